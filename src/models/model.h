@@ -1,0 +1,83 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kernels/backend.h"
+#include "kernels/kv_pool.h"
+
+namespace brasa {
+
+// What the engine must know to size and lay out a model's KV cache. Layers with
+// chunked local attention keep their KV in a separate pool, because a sequence
+// only ever needs its current chunk of them.
+struct KvGeometry {
+  int32_t n_global_layers = 0;  // layers that attend to the whole context
+  int32_t n_local_layers = 0;   // chunked-local layers (Llama 4 RoPE layers)
+  int32_t n_kv_heads = 0;
+  int32_t head_dim = 0;
+  int32_t chunk_size = 0;       // attention_chunk_size; 0 when there are no local layers
+};
+
+struct ModelInfo {
+  std::string architecture;     // "llama" or "llama4"
+  std::string name;             // directory or file name, for logs and /v1/models
+  int32_t vocab_size = 0;
+  int32_t max_context = 0;      // max_position_embeddings, or the GGUF context_length
+  int64_t n_params = 0;         // all parameters
+  int64_t n_active_params = 0;  // parameters read for one token (MoE: chosen experts only)
+  KvGeometry kv;
+};
+
+// One sequence's part of a forward step: n_tokens new tokens at positions
+// start_pos, start_pos + 1, ... Their keys and values are written to the blocks
+// of the tables before attention reads them. Logical block i of a table covers
+// positions [i * block_size, (i + 1) * block_size). The local table is indexed the
+// same way; only the entries of the chunks the step touches must be valid.
+struct SequenceStep {
+  const int32_t* tokens = nullptr;
+  int32_t n_tokens = 0;
+  int32_t start_pos = 0;
+  const int32_t* block_table = nullptr;
+  int32_t n_blocks = 0;
+  const int32_t* local_block_table = nullptr;
+  int32_t n_local_blocks = 0;
+  bool all_logits = false;      // logits for every token (prompt scoring), else only the last
+};
+
+// Logits of a step, F32, one row of vocab_size per requested token.
+struct StepOutput {
+  std::vector<float> logits;
+  std::vector<int64_t> first_row;  // per sequence, its first row in logits
+  int32_t vocab_size = 0;
+
+  const float* row(int64_t r) const { return logits.data() + r * vocab_size; }
+};
+
+// The KV pools a step reads and writes; local may be empty (n_blocks == 0).
+struct KvPools {
+  KvPool* global = nullptr;
+  KvPool* local = nullptr;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual const ModelInfo& info() const = 0;
+
+  // Runs one step for a batch of sequences. Not thread-safe: one step at a time.
+  virtual void forward(std::span<const SequenceStep> batch, const KvPools& kv, StepOutput& out) = 0;
+};
+
+struct LoadOptions {
+  // Reserved for future options (dtype overrides, tensor parallel rank).
+};
+
+// Loads a Hugging Face checkpoint directory or a .gguf file. Throws brasa::Error
+// naming the file and what is wrong.
+std::unique_ptr<Model> load_model(const std::string& path, Backend& backend, const LoadOptions& options = {});
+
+}  // namespace brasa
