@@ -62,10 +62,15 @@ class CpuBackend final : public Backend {
 
   void rope(float* x, const int32_t* positions, int64_t n_tokens, int32_t n_heads, int32_t head_dim,
             const float* inv_freq, RopeStyle style) override {
+    // The angles depend only on the position, so each token computes its
+    // cos and sin table once and rotates every head with it.
     auto run_tokens = [&](int64_t begin, int64_t end) {
+      std::vector<float> cos_table(size_t(head_dim / 2));
+      std::vector<float> sin_table(size_t(head_dim / 2));
       for (int64_t t = begin; t < end; ++t) {
+        reference::rope_angles(positions[t], head_dim, inv_freq, cos_table.data(), sin_table.data());
         for (int32_t h = 0; h < n_heads; ++h) {
-          reference::rope_head(x + (t * n_heads + h) * head_dim, positions[t], head_dim, inv_freq, style);
+          reference::rope_rotate(x + (t * n_heads + h) * head_dim, head_dim, cos_table.data(), sin_table.data(), style);
         }
       }
     };

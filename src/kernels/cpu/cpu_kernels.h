@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/backend.h"
 
@@ -25,5 +26,8 @@ const CpuKernels& scalar_cpu_kernels();
 
 // The fastest kernel set this CPU supports, chosen from CPUID once.
 const CpuKernels& best_cpu_kernels();
+
+// Every kernel set this CPU can run, scalar first, for tests and benchmarks.
+std::vector<const CpuKernels*> supported_cpu_kernels();
 
 }  // namespace brasa

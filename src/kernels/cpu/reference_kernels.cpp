@@ -110,6 +110,26 @@ void rope_head(float* head, int32_t position, int32_t head_dim, const float* inv
   }
 }
 
+void rope_angles(int32_t position, int32_t head_dim, const float* inv_freq, float* cos_table, float* sin_table) {
+  for (int32_t i = 0; i < head_dim / 2; ++i) {
+    const double angle = double(position) * double(inv_freq[i]);
+    cos_table[i] = float(std::cos(angle));
+    sin_table[i] = float(std::sin(angle));
+  }
+}
+
+void rope_rotate(float* head, int32_t head_dim, const float* cos_table, const float* sin_table, RopeStyle style) {
+  const int32_t half = head_dim / 2;
+  for (int32_t i = 0; i < half; ++i) {
+    float* a = style == RopeStyle::Interleaved ? head + 2 * i : head + i;
+    float* b = style == RopeStyle::Interleaved ? head + 2 * i + 1 : head + i + half;
+    const float x0 = *a;
+    const float x1 = *b;
+    *a = x0 * cos_table[i] - x1 * sin_table[i];
+    *b = x0 * sin_table[i] + x1 * cos_table[i];
+  }
+}
+
 void swiglu(const float* gate, const float* up, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) {
     const double g = gate[i];

@@ -26,6 +26,12 @@ void rms_norm_row(const float* x, const float* weight, int64_t dim, float eps, f
 // Rotates one head (head_dim values) by position * inv_freq[i] for each pair i.
 void rope_head(float* head, int32_t position, int32_t head_dim, const float* inv_freq, RopeStyle style);
 
+// Fills cos_table and sin_table (head_dim / 2 entries) with the angles position * inv_freq[i].
+void rope_angles(int32_t position, int32_t head_dim, const float* inv_freq, float* cos_table, float* sin_table);
+
+// Rotates one head by precomputed angles; rope_head(...) equals rope_angles then rope_rotate.
+void rope_rotate(float* head, int32_t head_dim, const float* cos_table, const float* sin_table, RopeStyle style);
+
 void swiglu(const float* gate, const float* up, int64_t n, float* out);
 void add(float* x, const float* y, int64_t n);
 
