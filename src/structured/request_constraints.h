@@ -1,0 +1,63 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "structured/constraint.h"
+#include "structured/vocabulary.h"
+
+namespace brasa {
+
+// The request fields of /v1/chat/completions that shape the output, as parsed
+// JSON. Each is null when the request omits it.
+struct StructuredOutputRequest {
+  nlohmann::json response_format;      // {"type": "text" | "json_object" | "json_schema", ...}
+  nlohmann::json tools;                // [{"type": "function", "function": {"name", "description", "parameters"}}]
+  nlohmann::json tool_choice;          // "none" | "auto" | "required" | {"type": "function", "function": {"name"}}
+  nlohmann::json parallel_tool_calls;  // bool, default true
+};
+
+// A request field the server must reject with HTTP 400.
+struct StructuredOutputError {
+  std::string param;    // the offending field, e.g. "tools[1].function.name" or
+                        // "response_format.json_schema.schema.properties.age.pattern"
+  std::string message;  // what is wrong with the value
+};
+
+// The output handling of one request: its constraint, tool parsing and tools.
+struct StructuredOutputPlan {
+  // Applied to every choice (clone_initial() for choices after the first); null
+  // when the output is free text.
+  std::unique_ptr<TokenConstraint> constraint;
+
+  // True when tools are enabled (tools given, tool_choice not "none"): parse the
+  // output with parse_tool_calls or ToolCallStreamParser and return the calls
+  // with finish_reason "tool_calls".
+  bool expect_tool_calls = false;
+
+  // The tools to show the model: all of them, or the one tool_choice names;
+  // an empty array when tool_choice is "none" or there are no tools. When the
+  // chat template does not read `tools`, pass them to add_tool_system_prompt.
+  nlohmann::json tools = nlohmann::json::array();
+
+  std::optional<StructuredOutputError> error;  // set: reject the request, nothing else is set
+};
+
+// Validates the fields and compiles the constraint.
+//   response_format json_object: any JSON object; json_schema: output matching
+//     json_schema.schema (see json_schema_grammar.h for the supported subset).
+//   tool_choice "required" or a named function: the output is forced to be
+//     {"name": "<tool>", "parameters": <arguments matching that tool's
+//     parameters schema>}, or with parallel_tool_calls several such objects
+//     separated by ';' (the JSON form parse_tool_calls reads back).
+//   tool_choice "auto" (the default when tools are given): no constraint.
+// A forced tool call takes precedence over response_format. Compiled grammars
+// are cached by schema text (LRU), so repeated schemas compile once.
+// Thread-safe: the server may call it from any handler thread.
+StructuredOutputPlan plan_structured_output(const StructuredOutputRequest& request,
+                                            std::shared_ptr<const VocabularyIndex> vocabulary);
+
+}  // namespace brasa

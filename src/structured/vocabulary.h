@@ -1,0 +1,44 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace brasa {
+
+class Tokenizer;
+
+// The byte strings of a vocabulary arranged as a trie, so a token mask walks
+// each shared prefix once. Built once per tokenizer and shared by every
+// constraint; immutable after construction, so safe to read from any thread.
+class VocabularyIndex {
+ public:
+  struct Node {
+    uint8_t byte = 0;
+    int32_t first_child = -1;
+    int32_t next_sibling = -1;
+    int32_t first_token = 0;  // tokens whose bytes end at this node: token_ids_[first_token, end_token)
+    int32_t end_token = 0;
+  };
+
+  // token_bytes[id] is the raw text of token id. Special tokens and tokens with
+  // no bytes never match text; eos_ids are the tokens that end generation.
+  VocabularyIndex(const std::vector<std::string>& token_bytes, const std::vector<bool>& is_special,
+                  std::vector<int32_t> eos_ids);
+
+  static std::shared_ptr<const VocabularyIndex> from_tokenizer(const Tokenizer& tokenizer);
+
+  int32_t vocab_size() const { return vocab_size_; }
+  const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
+  const std::vector<Node>& nodes() const { return nodes_; }  // nodes()[0] is the root
+  const std::vector<int32_t>& token_ids() const { return token_ids_; }
+
+ private:
+  int32_t vocab_size_ = 0;
+  std::vector<int32_t> eos_ids_;
+  std::vector<Node> nodes_;
+  std::vector<int32_t> token_ids_;
+};
+
+}  // namespace brasa

@@ -1,0 +1,140 @@
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "structured/tool_call_parser.h"
+#include "structured/tool_call_stream.h"
+
+namespace brasa {
+namespace {
+
+// The stream of one response, put back together as a client would.
+struct Assembled {
+  std::string content;
+  std::vector<std::string> names;
+  std::vector<std::string> arguments;
+  std::vector<std::string> ids;
+  bool index_order_ok = true;
+};
+
+void add(Assembled& out, const StreamDelta& delta) {
+  out.content += delta.content;
+  for (const ToolCallDelta& call : delta.tool_calls) {
+    if (!call.id.empty()) {
+      // A new call: its index must be the next one, and it must carry the name.
+      if (call.index != static_cast<int32_t>(out.names.size()) || call.name.empty()) out.index_order_ok = false;
+      out.ids.push_back(call.id);
+      out.names.push_back(call.name);
+      out.arguments.emplace_back();
+    }
+    if (call.index < 0 || call.index >= static_cast<int32_t>(out.arguments.size())) {
+      out.index_order_ok = false;
+      continue;
+    }
+    out.arguments[call.index] += call.arguments;
+  }
+}
+
+// Feeds `text` in pieces of `chunk` bytes.
+Assembled stream(const std::string& text, size_t chunk, std::vector<std::string>* contents = nullptr) {
+  ToolCallStreamParser parser;
+  Assembled out;
+  for (size_t i = 0; i < text.size(); i += chunk) {
+    StreamDelta delta = parser.feed(text.substr(i, chunk));
+    if (contents != nullptr && !delta.content.empty()) contents->push_back(delta.content);
+    add(out, delta);
+  }
+  add(out, parser.finish());
+  return out;
+}
+
+const char* kTexts[] = {
+    "Hello, world.",
+    "[get_weather(location=\"London\"), other(a=1)]",
+    "Sure. [get_weather(location='Paris', units=[\"c\", 'f'])]\n",
+    "<|python_start|>[a(x={'k': [1, 2]}), b()]<|python_end|>",
+    "{\"name\": \"f\", \"parameters\": {\"q\": \"[x(y=1)]\"}}; {\"name\": \"g\", \"arguments\": {}}",
+    "[{\"name\": \"a\", \"parameters\": {}}]",
+    "see [the docs] and {curly} and <b>html</b> and [x",
+    "{\"name\": \"f\", \"parameters\": [1]} then {\"name\": \"g\", \"parameters\": {}}",
+    "Use {\"name\": \"x\"} here, then [g(b=2)]",
+    "{\"name\": \"Bob\", \"age\": 3}",
+    "[1, 2]",
+};
+
+TEST(ToolCallStream, MatchesWholeTextParse) {
+  for (const char* text : kTexts) {
+    ParsedToolOutput whole = parse_tool_calls(text);
+    for (size_t chunk : {1u, 2u, 3u, 7u, 1000u}) {
+      Assembled streamed = stream(text, chunk);
+      SCOPED_TRACE(std::string(text) + " chunk " + std::to_string(chunk));
+      EXPECT_TRUE(streamed.index_order_ok);
+      EXPECT_EQ(streamed.content, whole.content);
+      ASSERT_EQ(streamed.names.size(), whole.tool_calls.size());
+      for (size_t i = 0; i < whole.tool_calls.size(); ++i) {
+        EXPECT_EQ(streamed.names[i], whole.tool_calls[i].name);
+        EXPECT_EQ(streamed.arguments[i], whole.tool_calls[i].arguments);
+        EXPECT_EQ(streamed.ids[i].rfind("call_", 0), 0u);
+      }
+    }
+  }
+}
+
+TEST(ToolCallStream, NoCallSyntaxLeaksIntoContent) {
+  std::vector<std::string> contents;
+  Assembled out = stream("Checking now. [get_weather(location=\"Rome\")]", 1, &contents);
+  ASSERT_EQ(out.names.size(), 1u);
+  for (const std::string& piece : contents) {
+    EXPECT_EQ(piece.find('['), std::string::npos) << piece;
+    EXPECT_EQ(piece.find("get_"), std::string::npos) << piece;
+  }
+  EXPECT_EQ(out.content, "Checking now. ");
+}
+
+TEST(ToolCallStream, NameArrivesBeforeArguments) {
+  ToolCallStreamParser parser;
+  StreamDelta first = parser.feed("[get_weather(loc");
+  ASSERT_EQ(first.tool_calls.size(), 1u);
+  EXPECT_EQ(first.tool_calls[0].name, "get_weather");
+  EXPECT_EQ(first.tool_calls[0].arguments, "");
+  EXPECT_TRUE(first.content.empty());
+
+  StreamDelta second = parser.feed("ation=\"x\")]");
+  ASSERT_EQ(second.tool_calls.size(), 1u);
+  EXPECT_TRUE(second.tool_calls[0].id.empty());
+  EXPECT_EQ(second.tool_calls[0].arguments, R"({"location":"x"})");
+  EXPECT_TRUE(parser.finish().tool_calls.empty());
+}
+
+TEST(ToolCallStream, ContentFlowsWithoutCalls) {
+  ToolCallStreamParser parser;
+  EXPECT_EQ(parser.feed("plain text ").content, "plain text ");
+  EXPECT_EQ(parser.feed("more [").content, "more ");
+  EXPECT_EQ(parser.feed("1]").content, "[1]");
+  EXPECT_EQ(parser.finish().content, "");
+}
+
+// Once a call's name is sent the stream cannot take it back, unlike
+// parse_tool_calls, which returns these texts whole as content.
+TEST(ToolCallStream, BrokenCallAfterSentCallBecomesContent) {
+  Assembled out = stream("[a(x=1), b(y=", 4);
+  ASSERT_EQ(out.names.size(), 2u);
+  EXPECT_EQ(out.arguments[0], R"({"x":1})");
+  EXPECT_EQ(out.arguments[1], "{}");
+  EXPECT_EQ(out.content, ", b(y=");
+
+  Assembled unclosed = stream("[get_weather(location=\"London\")", 5);
+  ASSERT_EQ(unclosed.names.size(), 1u);
+  EXPECT_EQ(unclosed.arguments[0], R"({"location":"London"})");
+  EXPECT_EQ(unclosed.content, "");
+
+  Assembled trailing = stream("[f(a=1)] trailing words", 3);
+  ASSERT_EQ(trailing.names.size(), 1u);
+  EXPECT_EQ(trailing.content, "] trailing words");
+}
+
+}  // namespace
+}  // namespace brasa
