@@ -39,6 +39,10 @@ class Tokenizer {
   virtual const std::vector<int32_t>& eos_ids() const = 0;
   // -1 when the text is not a single token of the vocabulary.
   virtual int32_t token_id(std::string_view text) const = 0;
+
+  // True when decoding drops one leading space of the text, which SentencePiece
+  // vocabularies add when encoding. Detokenizer (tokenizer/detokenizer.h) uses it.
+  virtual bool strips_leading_space() const { return false; }
 };
 
 // Loads the tokenizer of a checkpoint: a Hugging Face directory (tokenizer.json, or
