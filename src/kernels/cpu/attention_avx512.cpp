@@ -4,10 +4,8 @@
 // and the rescale of the accumulator happen once per block, not once per key.
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cmath>
 #include <limits>
-#include <vector>
 
 #include "kernels/cpu/attention_tiling.h"
 #include "kernels/cpu/simd_kernels.h"
@@ -38,7 +36,8 @@ void scale_and_accumulate(float* acc, float correction, const float* weights, co
   }
 }
 
-void attention_group(const AttentionArgs& args, const AttentionSequence& sequence, int32_t token, int32_t kv_head) {
+void attention_group(const AttentionArgs& args, const AttentionSequence& sequence, int32_t token, int32_t kv_head,
+                     float* scratch) {
   const KvPool& pool = *args.pool;
   const int32_t head_dim = args.head_dim;
   const int32_t group = args.n_heads / args.n_kv_heads;
@@ -47,20 +46,22 @@ void attention_group(const AttentionArgs& args, const AttentionSequence& sequenc
   const int64_t row = (sequence.token_offset + token) * args.n_heads + int64_t(kv_head) * group;
 
   // Per query head: running max, running sum of exp(score - max), and the
-  // unnormalized output. Thread-local so a decode step allocates nothing.
-  thread_local std::vector<float> state;
-  thread_local std::vector<float> scores;
-  state.assign(size_t(group) * (head_dim + 2), 0.0f);
-  scores.resize(size_t(pool.block_size) + 16);
-  float* running_max = state.data();
+  // unnormalized output; then the scores of one KV block.
+  float* running_max = scratch;
   float* running_sum = running_max + group;
   float* acc = running_sum + group;
-  std::fill(running_max, running_max + group, -std::numeric_limits<float>::infinity());
+  float* scores = acc + size_t(group) * head_dim;
+  for (int32_t g = 0; g < group; ++g) {
+    running_max[g] = -std::numeric_limits<float>::infinity();
+    running_sum[g] = 0.0f;
+  }
+  for (int64_t i = 0; i < int64_t(group) * head_dim; ++i) acc[i] = 0.0f;
 
   for (int32_t block_start = first - first % pool.block_size; block_start <= position; block_start += pool.block_size) {
     const int32_t block = sequence.block_table[block_start / pool.block_size];
-    const int32_t begin = std::max(first, block_start) - block_start;
-    const int32_t end = std::min(position + 1, block_start + pool.block_size) - block_start;
+    const int32_t begin = (first > block_start ? first : block_start) - block_start;
+    const int32_t end = (position + 1 < block_start + pool.block_size ? position + 1 : block_start + pool.block_size) -
+                        block_start;
     const int32_t n = end - begin;
     const size_t offset = kv_head * pool.head_stride() + size_t(begin) * head_dim;
     const float* keys = pool.keys(block, args.layer) + offset;
@@ -71,21 +72,21 @@ void attention_group(const AttentionArgs& args, const AttentionSequence& sequenc
       float block_max = -std::numeric_limits<float>::infinity();
       for (int32_t j = 0; j < n; ++j) {
         scores[j] = dot(q, keys + size_t(j) * head_dim, head_dim) * args.scale;
-        block_max = std::max(block_max, scores[j]);
+        block_max = block_max > scores[j] ? block_max : scores[j];
       }
 
-      const float new_max = std::max(running_max[g], block_max);
+      const float new_max = running_max[g] > block_max ? running_max[g] : block_max;
       const float correction = std::exp(running_max[g] - new_max);
       __m512 block_sum = _mm512_setzero_ps();
       for (int32_t j = 0; j < n; j += 16) {
         const __mmask16 m = first_lanes(n - j);
-        const __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scores.data() + j), _mm512_set1_ps(new_max)));
-        _mm512_mask_storeu_ps(scores.data() + j, m, e);
+        const __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scores + j), _mm512_set1_ps(new_max)));
+        _mm512_mask_storeu_ps(scores + j, m, e);
         block_sum = _mm512_add_ps(block_sum, _mm512_maskz_mov_ps(m, e));
       }
       running_sum[g] = running_sum[g] * correction + _mm512_reduce_add_ps(block_sum);
       running_max[g] = new_max;
-      scale_and_accumulate(acc + size_t(g) * head_dim, correction, scores.data(), values, n, head_dim);
+      scale_and_accumulate(acc + size_t(g) * head_dim, correction, scores, values, n, head_dim);
     }
   }
 

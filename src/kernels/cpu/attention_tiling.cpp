@@ -16,12 +16,13 @@ void run_attention_groups(const AttentionArgs& args, ThreadPool& pool, Attention
   }
 
   pool.parallel_for(first_item.back(), [&](int64_t begin, int64_t end) {
+    std::vector<float> scratch(size_t(attention_scratch_floats(args)));
     size_t s = size_t(std::upper_bound(first_item.begin(), first_item.end(), begin) - first_item.begin()) - 1;
     for (int64_t item = begin; item < end; ++item) {
       while (item >= first_item[s + 1]) ++s;
       const AttentionSequence& sequence = args.sequences[s];
       const int64_t local = item - first_item[s];
-      kernel(args, sequence, int32_t(local % sequence.n_tokens), int32_t(local / sequence.n_tokens));
+      kernel(args, sequence, int32_t(local % sequence.n_tokens), int32_t(local / sequence.n_tokens), scratch.data());
     }
   });
 }

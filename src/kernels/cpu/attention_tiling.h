@@ -12,8 +12,18 @@ class ThreadPool;
 // Attention for the query heads of one KV head (a GQA group) at one token of one
 // sequence: reads args.q and writes args.out for heads
 // [kv_head * group, (kv_head + 1) * group), where group = n_heads / n_kv_heads.
+// scratch has attention_scratch_floats(args) floats owned by the calling thread.
+// The SIMD files take scratch from here and never allocate, because a standard
+// library template they instantiate could be linked into portable code.
 using AttentionGroupKernel = void (*)(const AttentionArgs& args, const AttentionSequence& sequence, int32_t token,
-                                      int32_t kv_head);
+                                      int32_t kv_head, float* scratch);
+
+// Scratch floats: per query head a running max, a running sum and a head_dim
+// accumulator, then one KV block of scores with 16 floats of padding.
+inline int64_t attention_scratch_floats(const AttentionArgs& args) {
+  const int64_t group = args.n_heads / args.n_kv_heads;
+  return group * (args.head_dim + 2) + args.pool->block_size + 16;
+}
 
 // Validates the arguments and runs the kernel for every (sequence, KV head, token)
 // in parallel. Items are numbered KV-head-major inside each sequence, so a long

@@ -22,6 +22,11 @@ bool cpu_has_avx2() {
 CpuKernels make_avx2_kernels() {
   CpuKernels k = scalar_cpu_kernels();
   k.isa = "avx2";
+  k.matmul = matmul_avx2;
+  k.attention = attention_avx2;
+  k.rms_norm_row = rms_norm_row_avx2;
+  k.swiglu = swiglu_avx2;
+  k.add = add_avx2;
   return k;
 }
 

@@ -4,10 +4,9 @@
 #include <immintrin.h>
 
 #include <cstring>
-#include <string>
 
-#include "core/error.h"
 #include "kernels/cpu/matmul_tiling.h"
+#include "kernels/cpu/reference_kernels.h"
 #include "kernels/cpu/simd_kernels.h"
 
 // GCC 12 flags the self-initialized placeholder inside its own AVX-512 intrinsics.
@@ -181,9 +180,7 @@ void matmul_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, 
     case DType::F8_E4M3: kernel = tile<DecodeF8>; break;
     case DType::Q8_0: kernel = tile<DecodeQ8_0>; break;
     case DType::Q4_0: kernel = tile<DecodeQ4_0>; break;
-    default:
-      throw Error(std::string("matmul: unsupported weight type ") + dtype_name(w.dtype) +
-                  "; expected F32, F16, BF16, F8_E4M3, Q8_0 or Q4_0");
+    default: reference::throw_unsupported_weight("matmul", w.dtype);
   }
   run_tiled_matmul(w, x, n_tokens, y, pool, kernel, kTileRows, kTileTokens);
 }

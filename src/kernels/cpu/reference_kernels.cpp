@@ -67,9 +67,13 @@ void dequantize_row(const Weight& w, int64_t r, float* out) {
       return;
 
     default:
-      throw Error(std::string("matmul: unsupported weight type ") + dtype_name(w.dtype) +
-                  "; expected F32, F16, BF16, F8_E4M3, Q8_0 or Q4_0");
+      throw_unsupported_weight("matmul", w.dtype);
   }
+}
+
+void throw_unsupported_weight(const char* op, DType dtype) {
+  throw Error(std::string(op) + ": unsupported weight type " + dtype_name(dtype) +
+              "; expected F32, F16, BF16, F8_E4M3, Q8_0 or Q4_0");
 }
 
 void matmul_rows(const Weight& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin, int64_t row_end) {

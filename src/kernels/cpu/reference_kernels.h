@@ -16,6 +16,10 @@ namespace brasa::reference {
 // F8_E4M3, Q8_0, Q4_0).
 void dequantize_row(const Weight& w, int64_t r, float* out);
 
+// Throws brasa::Error for a weight type that `op` cannot read. The SIMD files
+// call this so that no exception code is compiled with their flags.
+[[noreturn]] void throw_unsupported_weight(const char* op, DType dtype);
+
 // y[t][r] = sum_c x[t][c] * w[r][c] for rows [row_begin, row_end) and every token t.
 // y has w.rows columns per token.
 void matmul_rows(const Weight& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin, int64_t row_end);
