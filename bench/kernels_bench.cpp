@@ -12,6 +12,7 @@
 #include "core/dtype.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/simd_kernels.h"
 #include "kernels/kv_pool.h"
 #include "kernels/weight.h"
 
@@ -96,6 +97,34 @@ void matmul_args(benchmark::internal::Benchmark* b) {
   }
 }
 BENCHMARK(BM_Matmul)->Apply(matmul_args)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// The AVX-512 float-decode path for Q8_0 and Q4_0, which matmul_avx512 replaces
+// with the VNNI path; kept to measure that choice. Args: dtype, n_tokens.
+void BM_MatmulFloatDecodeAvx512(benchmark::State& state) {
+  if (std::string(best_cpu_kernels().isa) != "avx512") {
+    state.SkipWithError("AVX-512 kernels not supported on this CPU");
+    return;
+  }
+  const auto dtype = DType(state.range(0));
+  const int64_t n_tokens = state.range(1);
+  const auto bytes = random_weight_bytes(dtype, 4096, 4096);
+  const Weight w = make_weight(dtype, 4096, 4096, bytes.data());
+  std::vector<float> x(size_t(n_tokens * 4096), 0.5f);
+  std::vector<float> y(size_t(n_tokens * 4096));
+  for (auto _ : state) {
+    matmul_avx512_float_decode(w, x.data(), n_tokens, y.data(), bench_pool());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(std::string("avx512 float decode ") + dtype_name(dtype));
+  state.counters["bytes_per_second"] =
+      benchmark::Counter(double(w.bytes()) * double(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["FLOPS"] = benchmark::Counter(2.0 * 4096 * 4096 * n_tokens * double(state.iterations()),
+                                               benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_MatmulFloatDecodeAvx512)
+    ->ArgsProduct({{int64_t(DType::Q8_0), int64_t(DType::Q4_0)}, {1, 8, 128}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 // Args: context length, n_tokens (1 = decode), kernel set index. Llama 3 8B
 // shape: 32 query heads, 8 KV heads, head_dim 128, block size 16.

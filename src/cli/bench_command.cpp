@@ -1,10 +1,289 @@
+// `brasa bench`: measures this machine's read bandwidth and peak multiply-add
+// rate, then prefill and decode speed of a model through Model::forward, and
+// reports each speed as a fraction of the limit that bounds it.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/backend.h"
+#include "kernels/cpu/machine_probe.h"
+#include "kernels/kv_pool.h"
+#include "models/model.h"
 
 namespace brasa::cli {
 
-// TODO: placeholder until the command is written.
+namespace {
+
+constexpr int32_t kBlockSize = 16;
+
+struct BenchOptions {
+  std::string model_path;
+  int threads = 0;
+  bool json = false;
+  std::vector<int32_t> prompt_lengths = {128, 512, 2048};
+  std::vector<int32_t> batch_sizes = {1, 8, 32};
+  int32_t decode_context = 128;
+  int32_t decode_steps = 8;
+};
+
+struct BenchResult {
+  std::string phase;        // "prefill" or "decode"
+  int32_t tokens = 0;       // prompt length, or context length for decode
+  int32_t batch = 1;
+  double seconds = 0.0;     // one prefill, or one decode step
+  double tokens_per_second = 0.0;
+  std::string bound;        // "compute" or "memory"
+  double limit_seconds = 0.0;  // the time the bound allows
+};
+
+// Bytes of the checkpoint's weight files: the .gguf file, or every
+// .safetensors file of a Hugging Face directory.
+double weight_file_bytes(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(path)) return double(fs::file_size(path));
+  double total = 0.0;
+  for (const auto& entry : fs::directory_iterator(path)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".safetensors") total += double(entry.file_size());
+  }
+  return total;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// KV storage for the runs, with one block table per sequence. Local layers get
+// their own pool indexed like the global one, which is valid because the model
+// reads only the entries of the chunks a step touches.
+class BenchKv {
+ public:
+  BenchKv(const KvGeometry& geometry, int32_t n_sequences, int32_t max_positions)
+      : blocks_per_sequence_((max_positions + kBlockSize - 1) / kBlockSize) {
+    const int32_t n_blocks = n_sequences * blocks_per_sequence_;
+    global_ = KvPoolStorage(n_blocks, kBlockSize, geometry.n_global_layers, geometry.n_kv_heads, geometry.head_dim);
+    if (geometry.n_local_layers > 0) {
+      local_ = KvPoolStorage(n_blocks, kBlockSize, geometry.n_local_layers, geometry.n_kv_heads, geometry.head_dim);
+    }
+    tables_.resize(size_t(n_sequences));
+    for (int32_t s = 0; s < n_sequences; ++s) {
+      for (int32_t b = 0; b < blocks_per_sequence_; ++b) tables_[size_t(s)].push_back(s * blocks_per_sequence_ + b);
+    }
+  }
+
+  KvPools pools() {
+    KvPools pools;
+    pools.global = &global_.pool();
+    pools.local = local_.pool().n_blocks > 0 ? &local_.pool() : nullptr;
+    return pools;
+  }
+
+  SequenceStep step(int32_t sequence, const int32_t* tokens, int32_t n_tokens, int32_t start_pos) const {
+    SequenceStep step;
+    step.tokens = tokens;
+    step.n_tokens = n_tokens;
+    step.start_pos = start_pos;
+    step.block_table = tables_[size_t(sequence)].data();
+    step.n_blocks = blocks_per_sequence_;
+    step.local_block_table = step.block_table;
+    step.n_local_blocks = blocks_per_sequence_;
+    return step;
+  }
+
+ private:
+  int32_t blocks_per_sequence_;
+  KvPoolStorage global_;
+  KvPoolStorage local_;
+  std::vector<std::vector<int32_t>> tables_;
+};
+
+std::vector<int32_t> random_tokens(int32_t n, int32_t vocab_size, std::mt19937& rng) {
+  std::uniform_int_distribution<int32_t> id(0, vocab_size - 1);
+  std::vector<int32_t> tokens(static_cast<size_t>(n));
+  for (int32_t& t : tokens) t = id(rng);
+  return tokens;
+}
+
+// KV bytes that attention reads for one new token at `context` positions.
+double kv_bytes_read(const KvGeometry& kv, int32_t context) {
+  const double per_position_layer = 2.0 * kv.n_kv_heads * kv.head_dim * sizeof(float);
+  const int32_t local_context = kv.chunk_size > 0 ? context % kv.chunk_size + 1 : context;
+  return per_position_layer * (double(kv.n_global_layers) * context + double(kv.n_local_layers) * local_context);
+}
+
+BenchResult run_prefill(Model& model, int32_t length, const MachineLimits& limits, std::mt19937& rng) {
+  const ModelInfo& info = model.info();
+  BenchKv kv(info.kv, 1, length);
+  const auto tokens = random_tokens(length, info.vocab_size, rng);
+  const SequenceStep step = kv.step(0, tokens.data(), length, 0);
+  StepOutput output;
+
+  const auto start = std::chrono::steady_clock::now();
+  model.forward(std::span<const SequenceStep>(&step, 1), kv.pools(), output);
+  BenchResult result;
+  result.phase = "prefill";
+  result.tokens = length;
+  result.seconds = seconds_since(start);
+  result.tokens_per_second = length / result.seconds;
+
+  // NOTE: counts the weight matmuls only (2 FLOPs per active parameter and
+  // token); attention scores add about 4 * context * n_heads * head_dim per
+  // token and layer, which ModelInfo does not carry.
+  result.bound = "compute";
+  const double flops = 2.0 * double(info.n_active_params) * length;
+  result.limit_seconds = limits.peak_flops > 0 ? flops / limits.peak_flops : 0.0;
+  return result;
+}
+
+BenchResult run_decode(Model& model, int32_t batch, const BenchOptions& options, double weight_bytes,
+                       const MachineLimits& limits, std::mt19937& rng) {
+  const ModelInfo& info = model.info();
+  const int32_t context = options.decode_context;
+  BenchKv kv(info.kv, batch, context + options.decode_steps + 1);
+  const auto tokens = random_tokens(batch, info.vocab_size, rng);
+  StepOutput output;
+
+  // The KV cache stays zero: attention costs the same whatever the values are,
+  // so the contexts need no prefill.
+  auto run_step = [&](int32_t position) {
+    std::vector<SequenceStep> steps;
+    for (int32_t s = 0; s < batch; ++s) steps.push_back(kv.step(s, tokens.data() + s, 1, position));
+    model.forward(steps, kv.pools(), output);
+  };
+  run_step(context);
+  const auto start = std::chrono::steady_clock::now();
+  for (int32_t i = 1; i <= options.decode_steps; ++i) run_step(context + i);
+
+  BenchResult result;
+  result.phase = "decode";
+  result.tokens = context;
+  result.batch = batch;
+  result.seconds = seconds_since(start) / options.decode_steps;
+  result.tokens_per_second = batch / result.seconds;
+
+  // NOTE: an estimate. Each token reads its active share of the weight files,
+  // and a batch reads at most all of them (MoE tokens choosing different
+  // experts); dense models read all weights at any batch.
+  result.bound = "memory";
+  const double active_bytes = weight_bytes * double(info.n_active_params) / double(std::max<int64_t>(1, info.n_params));
+  const double step_bytes =
+      std::min(weight_bytes, active_bytes * batch) + batch * kv_bytes_read(info.kv, context + options.decode_steps / 2);
+  result.limit_seconds = step_bytes / limits.read_bytes_per_second;
+  return result;
+}
+
+void print_table(const std::string& model_name, double weight_bytes, const ModelInfo& info,
+                 const MachineLimits& limits, int threads, const std::vector<BenchResult>& results) {
+  std::printf("machine: read bandwidth %.1f GB/s, peak %.1f GFLOP/s (%s, %d threads)\n",
+              limits.read_bytes_per_second / 1e9, limits.peak_flops / 1e9, limits.isa, threads);
+  std::printf("model: %s, %.3f B params (%.3f B active), weight files %.2f GB\n\n", model_name.c_str(),
+              double(info.n_params) / 1e9, double(info.n_active_params) / 1e9, weight_bytes / 1e9);
+  std::printf("%-8s %8s %6s %12s %12s %8s %9s\n", "phase", "tokens", "batch", "tokens/s", "ms/step", "bound",
+              "of limit");
+  for (const BenchResult& r : results) {
+    const double fraction = r.limit_seconds / r.seconds;
+    std::printf("%-8s %8d %6d %12.2f %12.2f %8s %8.1f%%\n", r.phase.c_str(), r.tokens, r.batch, r.tokens_per_second,
+                r.seconds * 1e3, r.bound.c_str(), 100.0 * fraction);
+  }
+}
+
+void print_json(const std::string& model_name, double weight_bytes, const ModelInfo& info,
+                const MachineLimits& limits, int threads, const std::vector<BenchResult>& results) {
+  nlohmann::json out;
+  out["machine"] = {{"read_bytes_per_second", limits.read_bytes_per_second},
+                    {"peak_flops", limits.peak_flops},
+                    {"isa", limits.isa},
+                    {"threads", threads}};
+  out["model"] = {{"name", model_name},
+                  {"params", info.n_params},
+                  {"active_params", info.n_active_params},
+                  {"weight_file_bytes", weight_bytes}};
+  out["results"] = nlohmann::json::array();
+  for (const BenchResult& r : results) {
+    out["results"].push_back({{"phase", r.phase},
+                              {"tokens", r.tokens},
+                              {"batch", r.batch},
+                              {"seconds_per_step", r.seconds},
+                              {"tokens_per_second", r.tokens_per_second},
+                              {"bound", r.bound},
+                              {"limit_seconds_per_step", r.limit_seconds},
+                              {"fraction_of_limit", r.limit_seconds / r.seconds}});
+  }
+  std::printf("%s\n", out.dump(2).c_str());
+}
+
+void run_bench(const BenchOptions& options) {
+  if (options.decode_steps < 1) throw Error("bench: --decode-steps must be at least 1");
+  ThreadPool::set_global_threads(options.threads);
+  ThreadPool& pool = ThreadPool::global();
+  if (!options.json) std::fprintf(stderr, "measuring read bandwidth and peak FLOP/s...\n");
+  const MachineLimits limits = measure_machine_limits(pool);
+
+  auto backend = make_cpu_backend(pool);
+  auto model = load_model(options.model_path, *backend);
+  const ModelInfo& info = model->info();
+  const double weight_bytes = weight_file_bytes(options.model_path);
+  std::mt19937 rng(42);
+
+  // One short step first, so page faults on the mapped weights are not timed.
+  {
+    BenchKv kv(info.kv, 1, 16);
+    const auto tokens = random_tokens(16, info.vocab_size, rng);
+    const SequenceStep step = kv.step(0, tokens.data(), 16, 0);
+    StepOutput output;
+    model->forward(std::span<const SequenceStep>(&step, 1), kv.pools(), output);
+  }
+
+  std::vector<BenchResult> results;
+  for (int32_t length : options.prompt_lengths) {
+    if (length < 1 || (info.max_context > 0 && length > info.max_context)) {
+      std::fprintf(stderr, "bench: skipping prompt length %d: outside [1, %d]\n", length, info.max_context);
+      continue;
+    }
+    if (!options.json) std::fprintf(stderr, "prefill %d tokens...\n", length);
+    results.push_back(run_prefill(*model, length, limits, rng));
+  }
+  for (int32_t batch : options.batch_sizes) {
+    if (batch < 1) throw Error("bench: invalid batch size " + std::to_string(batch) + "; expected at least 1");
+    if (!options.json) std::fprintf(stderr, "decode at batch %d...\n", batch);
+    results.push_back(run_decode(*model, batch, options, weight_bytes, limits, rng));
+  }
+
+  if (options.json) {
+    print_json(info.name, weight_bytes, info, limits, pool.size(), results);
+  } else {
+    print_table(info.name, weight_bytes, info, limits, pool.size(), results);
+  }
+}
+
+}  // namespace
+
 void register_bench(CLI::App& app) {
-  app.add_subcommand("bench", "(not yet available)")->callback([] { throw CLI::RuntimeError("bench: not implemented yet", 2); });
+  auto options = std::make_shared<BenchOptions>();
+  CLI::App* command = app.add_subcommand(
+      "bench", "Measure the machine's limits and a model's prefill and decode speed against them");
+  command->add_option("--model", options->model_path, "Hugging Face checkpoint directory or .gguf file")
+      ->required();
+  command->add_option("--threads", options->threads, "Threads, the calling one included (0: physical cores)")
+      ->capture_default_str();
+  command->add_option("--prompts", options->prompt_lengths, "Prompt lengths to prefill, in tokens")
+      ->capture_default_str();
+  command->add_option("--batches", options->batch_sizes, "Decode batch sizes, in sequences")->capture_default_str();
+  command->add_option("--decode-context", options->decode_context, "Context length of each decoding sequence")
+      ->capture_default_str();
+  command->add_option("--decode-steps", options->decode_steps, "Timed decode steps per batch size")
+      ->capture_default_str();
+  command->add_flag("--json", options->json, "Print the results as JSON instead of a table");
+  command->callback([options] { run_bench(*options); });
 }
 
 }  // namespace brasa::cli

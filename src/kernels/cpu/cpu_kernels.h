@@ -14,6 +14,9 @@ class ThreadPool;
 // example quantizing the activations once for all threads).
 struct CpuKernels {
   const char* isa = "scalar";
+  // Whether matmul quantizes the activations for Q8_0 and Q4_0 weights, so its
+  // result matches an exact matmul with dequantize_activations(x), not with x.
+  bool quantizes_activations = false;
   void (*matmul)(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) = nullptr;
   void (*attention)(const AttentionArgs& args, ThreadPool& pool) = nullptr;
   void (*rms_norm_row)(const float* x, const float* weight, int64_t dim, float eps, float* out) = nullptr;

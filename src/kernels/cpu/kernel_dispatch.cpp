@@ -33,6 +33,7 @@ CpuKernels make_avx2_kernels() {
 CpuKernels make_avx512_kernels() {
   CpuKernels k = scalar_cpu_kernels();
   k.isa = "avx512";
+  k.quantizes_activations = true;
   k.matmul = matmul_avx512;
   k.attention = attention_avx512;
   k.rms_norm_row = rms_norm_row_avx512;

@@ -164,14 +164,15 @@ void tile_tokens(const Weight& w, int64_t row, const float* x, int64_t token, in
 }
 
 template <class Decode>
-void tile(const Weight& w, int64_t row, int n_rows, const float* x, int64_t token, int n_tokens, float* y) {
+void tile(const Weight& w, int64_t row, int n_rows, const void* activations, int64_t token, int n_tokens, float* y) {
+  const auto* x = static_cast<const float*>(activations);
   if (n_rows == kTileRows) return tile_tokens<Decode, kTileRows>(w, row, x, token, n_tokens, y);
   for (int r = 0; r < n_rows; ++r) tile_tokens<Decode, 1>(w, row + r, x, token, n_tokens, y);
 }
 
 }  // namespace
 
-void matmul_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+void matmul_avx512_float_decode(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   MatmulTile kernel = nullptr;
   switch (w.dtype) {
     case DType::F32: kernel = tile<DecodeF32>; break;

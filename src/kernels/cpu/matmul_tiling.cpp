@@ -16,7 +16,7 @@ constexpr int64_t kRowGroup = 16;
 
 }  // namespace
 
-void run_tiled_matmul(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+void run_tiled_matmul(const Weight& w, const void* activations, int64_t n_tokens, float* y, ThreadPool& pool,
                       MatmulTile tile, int tile_rows, int tile_tokens) {
   const int64_t row_bytes = std::max<int64_t>(1, w.cols * int64_t(sizeof(float)));
   int64_t token_block = std::max<int64_t>(tile_tokens, kTokenBlockBytes / row_bytes);
@@ -32,7 +32,7 @@ void run_tiled_matmul(const Weight& w, const float* x, int64_t n_tokens, float* 
         const int rows = int(std::min<int64_t>(tile_rows, row_end - r));
         for (int64_t t = block; t < block_end; t += tile_tokens) {
           const int tokens = int(std::min<int64_t>(tile_tokens, block_end - t));
-          tile(w, r, rows, x, t, tokens, y);
+          tile(w, r, rows, activations, t, tokens, y);
         }
       }
     }

@@ -10,14 +10,14 @@ class ThreadPool;
 
 // Computes y[t][r] for rows [row, row + n_rows) and tokens [token, token + n_tokens)
 // of a matmul, with n_rows <= the tiling's tile_rows and n_tokens <= tile_tokens.
-// x and y are the whole activation and output matrices.
-using MatmulTile = void (*)(const Weight& w, int64_t row, int n_rows, const float* x, int64_t token, int n_tokens,
-                            float* y);
+// activations (the F32 x, or its quantized form) and y are the whole matrices.
+using MatmulTile = void (*)(const Weight& w, int64_t row, int n_rows, const void* activations, int64_t token,
+                            int n_tokens, float* y);
 
 // Runs a matmul as a grid of register tiles: threads split the rows, and each
 // thread walks token blocks small enough that their activations stay in L2,
 // so a weight row loaded once serves every token of a tile.
-void run_tiled_matmul(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+void run_tiled_matmul(const Weight& w, const void* activations, int64_t n_tokens, float* y, ThreadPool& pool,
                       MatmulTile tile, int tile_rows, int tile_tokens);
 
 }  // namespace brasa
