@@ -34,8 +34,13 @@ class VocabularyIndex {
   const std::vector<Node>& nodes() const { return nodes_; }  // nodes()[0] is the root
   const std::vector<int32_t>& token_ids() const { return token_ids_; }
 
+  // The bytes of a token; empty for special tokens, which never match text.
+  const std::string& token_bytes(int32_t id) const { return token_bytes_[id]; }
+  bool is_eos(int32_t id) const;
+
  private:
   int32_t vocab_size_ = 0;
+  std::vector<std::string> token_bytes_;
   std::vector<int32_t> eos_ids_;
   std::vector<Node> nodes_;
   std::vector<int32_t> token_ids_;

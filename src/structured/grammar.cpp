@@ -1,0 +1,93 @@
+#include "structured/grammar.h"
+
+#include "core/error.h"
+
+namespace brasa {
+
+Symbols operator+(Symbols left, const Symbols& right) {
+  left.insert(left.end(), right.begin(), right.end());
+  return left;
+}
+
+int32_t GrammarBuilder::declare() {
+  rules_.emplace_back();
+  defined_.push_back(false);
+  return static_cast<int32_t>(rules_.size()) - 1;
+}
+
+void GrammarBuilder::define(int32_t rule, const std::vector<Symbols>& alternatives) {
+  BRASA_CHECK(rule >= 0 && rule < static_cast<int32_t>(rules_.size()) && !defined_[rule], "rule defined twice");
+  rules_[rule] = alternatives;
+  defined_[rule] = true;
+}
+
+int32_t GrammarBuilder::add_rule(const std::vector<Symbols>& alternatives) {
+  int32_t rule = declare();
+  define(rule, alternatives);
+  return rule;
+}
+
+int32_t GrammarBuilder::byte_set_id(const ByteSet& set) {
+  for (size_t i = 0; i < byte_sets_.size(); ++i) {
+    if (byte_sets_[i] == set) return static_cast<int32_t>(i);
+  }
+  byte_sets_.push_back(set);
+  return static_cast<int32_t>(byte_sets_.size()) - 1;
+}
+
+Symbols GrammarBuilder::literal(std::string_view text) {
+  Symbols out;
+  for (char c : text) out.push_back({GrammarElement::Kind::Bytes, byte_set_id(ByteSet{}.add(static_cast<uint8_t>(c)))});
+  return out;
+}
+
+Symbols GrammarBuilder::bytes(const ByteSet& set) { return {{GrammarElement::Kind::Bytes, byte_set_id(set)}}; }
+
+Symbols GrammarBuilder::ref(int32_t rule) { return {{GrammarElement::Kind::Rule, rule}}; }
+
+int32_t GrammarBuilder::repeat(const Symbols& item, int64_t min_count, int64_t max_count) {
+  // The optional tail: unbounded is `tail := item tail | ε`; bounded is a chain
+  // `tail_k := item tail_{k-1} | ε` of max - min links.
+  int32_t tail = add_rule({{}});
+  if (max_count < 0) {
+    tail = declare();
+    define(tail, {item + ref(tail), {}});
+  } else {
+    for (int64_t k = 0; k < max_count - min_count; ++k) tail = add_rule({item + ref(tail), {}});
+  }
+
+  Symbols body;
+  for (int64_t k = 0; k < min_count; ++k) body = body + item;
+  return add_rule({body + ref(tail)});
+}
+
+int32_t GrammarBuilder::separated(const Symbols& item, const Symbols& separator, int64_t min_count,
+                                  int64_t max_count) {
+  if (max_count == 0) return add_rule({{}});
+
+  int64_t rest_max = max_count < 0 ? -1 : max_count - 1;
+  int64_t rest_min = min_count > 0 ? min_count - 1 : 0;
+  int32_t rest = repeat(separator + item, rest_min, rest_max);
+  std::vector<Symbols> alternatives = {item + ref(rest)};
+  if (min_count == 0) alternatives.push_back({});
+  return add_rule(alternatives);
+}
+
+Grammar GrammarBuilder::finish(int32_t root) {
+  Grammar grammar;
+  grammar.byte_sets = byte_sets_;
+  grammar.root = root;
+  for (size_t r = 0; r < rules_.size(); ++r) {
+    BRASA_CHECK(defined_[r], "grammar rule declared but never defined");
+    std::vector<int32_t> starts;
+    for (const Symbols& alternative : rules_[r]) {
+      starts.push_back(static_cast<int32_t>(grammar.elements.size()));
+      grammar.elements.insert(grammar.elements.end(), alternative.begin(), alternative.end());
+      grammar.elements.push_back({GrammarElement::Kind::End, 0});
+    }
+    grammar.rules.push_back(std::move(starts));
+  }
+  return grammar;
+}
+
+}  // namespace brasa

@@ -1,0 +1,85 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace brasa {
+
+// A set of bytes, one bit per value.
+struct ByteSet {
+  std::array<uint64_t, 4> bits{};
+
+  bool contains(uint8_t b) const { return (bits[b >> 6] >> (b & 63)) & 1; }
+  ByteSet& add(uint8_t b) {
+    bits[b >> 6] |= uint64_t{1} << (b & 63);
+    return *this;
+  }
+  ByteSet& add_range(uint8_t first, uint8_t last) {
+    for (int b = first; b <= last; ++b) add(static_cast<uint8_t>(b));
+    return *this;
+  }
+  ByteSet& remove(uint8_t b) {
+    bits[b >> 6] &= ~(uint64_t{1} << (b & 63));
+    return *this;
+  }
+  bool operator==(const ByteSet&) const = default;
+};
+
+// One symbol of a grammar alternative. Alternatives are stored back to back in
+// Grammar::elements, each terminated by an End element.
+struct GrammarElement {
+  enum class Kind : uint8_t { End, Bytes, Rule };
+  Kind kind = Kind::End;
+  int32_t value = 0;  // Bytes: index into Grammar::byte_sets; Rule: rule id
+};
+
+// A context-free grammar over bytes: each rule is a list of alternatives, each
+// alternative a sequence of byte sets and rule references. Built by
+// GrammarBuilder, which only writes right-recursive rules, so the matcher never
+// meets left recursion.
+struct Grammar {
+  std::vector<GrammarElement> elements;
+  std::vector<ByteSet> byte_sets;
+  std::vector<std::vector<int32_t>> rules;  // rules[r] = start offsets of its alternatives in `elements`
+  int32_t root = -1;
+};
+
+// A sequence of symbols, the body of one alternative while building.
+using Symbols = std::vector<GrammarElement>;
+
+class GrammarBuilder {
+ public:
+  // Reserves a rule id, for rules that refer to themselves; define() fills it.
+  int32_t declare();
+  void define(int32_t rule, const std::vector<Symbols>& alternatives);
+  int32_t add_rule(const std::vector<Symbols>& alternatives);
+
+  Symbols literal(std::string_view bytes);
+  Symbols bytes(const ByteSet& set);
+  static Symbols ref(int32_t rule);
+
+  // A rule matching `item` repeated between min_count and max_count times
+  // (max_count < 0: no upper bound).
+  int32_t repeat(const Symbols& item, int64_t min_count, int64_t max_count);
+
+  // A rule matching `item` repeated min_count..max_count times (max_count < 0:
+  // unbounded) with `separator` between consecutive items.
+  int32_t separated(const Symbols& item, const Symbols& separator, int64_t min_count, int64_t max_count);
+
+  Grammar finish(int32_t root);
+
+ private:
+  int32_t byte_set_id(const ByteSet& set);
+
+  std::vector<std::vector<Symbols>> rules_;
+  std::vector<bool> defined_;
+  std::vector<ByteSet> byte_sets_;
+};
+
+// Concatenates symbol sequences.
+Symbols operator+(Symbols left, const Symbols& right);
+
+}  // namespace brasa

@@ -1,0 +1,78 @@
+#include "structured/grammar_constraint.h"
+
+#include "structured/grammar_matcher.h"
+
+namespace brasa {
+
+CompiledGrammar::CompiledGrammar(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const VocabularyIndex> vocabulary)
+    : grammar_(std::move(grammar)), vocabulary_(std::move(vocabulary)) {}
+
+std::shared_ptr<const std::vector<uint64_t>> CompiledGrammar::find_mask(const std::string& state_key) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = masks_.find(state_key);
+  return found == masks_.end() ? nullptr : found->second;
+}
+
+void CompiledGrammar::store_mask(const std::string& state_key, std::shared_ptr<const std::vector<uint64_t>> mask) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Dropping the whole cache when full is crude but bounded; hot states come back within a step.
+  if (masks_.size() >= kMaxCachedMasks) masks_.clear();
+  masks_[state_key] = std::move(mask);
+}
+
+GrammarConstraint::GrammarConstraint(std::shared_ptr<CompiledGrammar> compiled)
+    : compiled_(std::move(compiled)), matcher_(std::make_unique<GrammarMatcher>(compiled_->grammar())) {}
+
+GrammarConstraint::~GrammarConstraint() = default;
+
+void GrammarConstraint::mask(std::vector<uint8_t>& allowed) {
+  const VocabularyIndex& vocabulary = compiled_->vocabulary();
+  bool only_end = ended_ || matcher_->is_dead() || matcher_->must_end();
+  bool end_allowed = only_end || matcher_->can_end();
+
+  if (only_end) {
+    std::fill(allowed.begin(), allowed.end(), 0);
+  } else {
+    std::string key = matcher_->state_key();
+    std::shared_ptr<const std::vector<uint64_t>> bits = compiled_->find_mask(key);
+    if (bits == nullptr) {
+      auto fresh = std::make_shared<std::vector<uint64_t>>((vocabulary.vocab_size() + 63) / 64, 0);
+      matcher_->fill_token_bitmask(vocabulary, *fresh);
+      bits = fresh;
+      compiled_->store_mask(key, fresh);
+    }
+    size_t n = std::min<size_t>(allowed.size(), static_cast<size_t>(vocabulary.vocab_size()));
+    for (size_t id = 0; id < n; ++id) {
+      if (!(((*bits)[id >> 6] >> (id & 63)) & 1)) allowed[id] = 0;
+    }
+    // Ids past the tokenizer's vocabulary (padding rows of the output layer) are never text.
+    for (size_t id = n; id < allowed.size(); ++id) allowed[id] = 0;
+  }
+
+  if (end_allowed) {
+    for (int32_t id : vocabulary.eos_ids()) {
+      if (id >= 0 && static_cast<size_t>(id) < allowed.size()) allowed[id] = 1;
+    }
+  }
+}
+
+void GrammarConstraint::accept(int32_t token) {
+  if (ended_) return;
+  const VocabularyIndex& vocabulary = compiled_->vocabulary();
+  if (vocabulary.is_eos(token)) {
+    ended_ = true;
+    return;
+  }
+  bool in_range = token >= 0 && token < vocabulary.vocab_size();
+  if (!in_range || vocabulary.token_bytes(token).empty() || !matcher_->accept_bytes(vocabulary.token_bytes(token))) {
+    ended_ = true;
+  }
+}
+
+bool GrammarConstraint::is_complete() const { return ended_ || matcher_->is_dead() || matcher_->must_end(); }
+
+std::unique_ptr<TokenConstraint> GrammarConstraint::clone_initial() const {
+  return std::make_unique<GrammarConstraint>(compiled_);
+}
+
+}  // namespace brasa
