@@ -1,0 +1,18 @@
+#pragma once
+
+#include <ctime>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "templates/jinja_value.h"
+
+namespace brasa::jinja {
+
+// The global functions a chat template can call: jinja2's range, dict, namespace
+// and joiner, and Hugging Face's raise_exception and strftime_now. strftime_now
+// formats `now` when given, else the current local time.
+std::vector<std::pair<std::string, Value>> make_globals(std::optional<std::time_t> now);
+
+}  // namespace brasa::jinja
