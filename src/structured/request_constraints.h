@@ -51,8 +51,9 @@ struct StructuredOutputPlan {
 //     json_schema.schema (see json_schema_grammar.h for the supported subset).
 //   tool_choice "required" or a named function: the output is forced to be
 //     {"name": "<tool>", "parameters": <arguments matching that tool's
-//     parameters schema>}, or with parallel_tool_calls several such objects
-//     separated by ';' (the JSON form parse_tool_calls reads back).
+//     parameters schema>}, the JSON form parse_tool_calls reads back. With
+//     "required" and parallel_tool_calls (the default), several such objects
+//     separated by ';' are allowed; a named function gets exactly one call.
 //   tool_choice "auto" (the default when tools are given): no constraint.
 // A forced tool call takes precedence over response_format. Compiled grammars
 // are cached by schema text (LRU), so repeated schemas compile once.
