@@ -98,8 +98,8 @@ void matmul_args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_Matmul)->Apply(matmul_args)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
-// The AVX-512 float-decode path for Q8_0 and Q4_0, which matmul_avx512 replaces
-// with the VNNI path; kept to measure that choice. Args: dtype, n_tokens.
+// The AVX-512 float-decode path, which matmul_avx512 replaces with the VNNI
+// path for Q8_0 and Q4_0; kept to measure that choice. Args: dtype, n_tokens.
 void BM_MatmulFloatDecodeAvx512(benchmark::State& state) {
   if (std::string(best_cpu_kernels().isa) != "avx512") {
     state.SkipWithError("AVX-512 kernels not supported on this CPU");
@@ -122,7 +122,7 @@ void BM_MatmulFloatDecodeAvx512(benchmark::State& state) {
                                                benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_MatmulFloatDecodeAvx512)
-    ->ArgsProduct({{int64_t(DType::Q8_0), int64_t(DType::Q4_0)}, {1, 8, 128}})
+    ->ArgsProduct({{int64_t(DType::BF16), int64_t(DType::Q8_0), int64_t(DType::Q4_0)}, {1, 8, 128}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
@@ -136,11 +136,13 @@ void BM_Attention(benchmark::State& state) {
     state.SkipWithError("kernel set not supported on this CPU");
     return;
   }
+
   const int32_t n_heads = 32, n_kv_heads = 8, head_dim = 128, block_size = 16;
   const int32_t n_blocks = (context + block_size - 1) / block_size;
   KvPoolStorage storage(n_blocks, block_size, 1, n_kv_heads, head_dim);
   std::vector<int32_t> table(static_cast<size_t>(n_blocks));
   for (int32_t i = 0; i < n_blocks; ++i) table[size_t(i)] = i;
+
   std::vector<float> q(size_t(n_tokens) * n_heads * head_dim, 0.1f);
   std::vector<float> out(q.size());
   AttentionSequence sequence;
@@ -148,6 +150,7 @@ void BM_Attention(benchmark::State& state) {
   sequence.start_pos = context - n_tokens;
   sequence.block_table = table.data();
   sequence.n_blocks = n_blocks;
+
   AttentionArgs args;
   args.q = q.data();
   args.out = out.data();
@@ -157,9 +160,11 @@ void BM_Attention(benchmark::State& state) {
   args.scale = 1.0f / std::sqrt(float(head_dim));
   args.pool = &storage.pool();
   args.sequences = std::span<const AttentionSequence>(&sequence, 1);
+
   // Each query row reads keys and values of every visible position.
   double pairs = 0;
   for (int32_t t = 0; t < n_tokens; ++t) pairs += double(sequence.start_pos + t + 1);
+
   for (auto _ : state) {
     kernels->attention(args, bench_pool());
     benchmark::DoNotOptimize(out.data());

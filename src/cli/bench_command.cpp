@@ -135,9 +135,9 @@ BenchResult run_prefill(Model& model, int32_t length, const MachineLimits& limit
   result.seconds = seconds_since(start);
   result.tokens_per_second = length / result.seconds;
 
-  // NOTE: counts the weight matmuls only (2 FLOPs per active parameter and
-  // token); attention scores add about 4 * context * n_heads * head_dim per
-  // token and layer, which ModelInfo does not carry.
+  // NOTE: counts the weight matmuls only, at 2 FLOPs per active parameter and
+  // token. Attention adds about 4 * context * n_heads * head_dim per token and
+  // layer, but ModelInfo does not carry n_heads.
   result.bound = "compute";
   const double flops = 2.0 * double(info.n_active_params) * length;
   result.limit_seconds = limits.peak_flops > 0 ? flops / limits.peak_flops : 0.0;
@@ -171,8 +171,8 @@ BenchResult run_decode(Model& model, int32_t batch, const BenchOptions& options,
   result.tokens_per_second = batch / result.seconds;
 
   // NOTE: an estimate. Each token reads its active share of the weight files,
-  // and a batch reads at most all of them (MoE tokens choosing different
-  // experts); dense models read all weights at any batch.
+  // and a batch reads at most all of them, as when MoE tokens choose different
+  // experts. A dense model reads all weights at any batch.
   result.bound = "memory";
   const double active_bytes = weight_bytes * double(info.n_active_params) / double(std::max<int64_t>(1, info.n_params));
   const double step_bytes =

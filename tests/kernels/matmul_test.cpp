@@ -39,7 +39,7 @@ void check_matmul(DType dtype, const std::vector<Shape>& shapes) {
         std::vector<float> expected(size_t(n_tokens * shape.rows));
         std::vector<float> actual(expected.size(), -1.0f);
         // Kernels that quantize the activations must match the exact product
-        // with the quantized values.
+        // with the values they actually multiply.
         const bool quantized = kernels->quantizes_activations && dtype_is_block_quantized(dtype);
         const auto reference_x = quantized ? dequantize_activations(x.data(), n_tokens, shape.cols) : x;
         reference::matmul_rows(weight.weight, reference_x.data(), n_tokens, expected.data(), 0, shape.rows);

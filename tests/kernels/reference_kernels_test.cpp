@@ -26,7 +26,7 @@ TEST(ReferenceKernels, Q8_0DequantizesScaleTimesInt8) {
 }
 
 TEST(ReferenceKernels, Q4_0LowNibblesComeFirst) {
-  // Byte i holds weight i in its low nibble and weight i + 16 in its high nibble.
+  // Byte i contains weight i in its low nibble and weight i + 16 in its high nibble.
   std::vector<uint8_t> block(18);
   const uint16_t d = f32_to_f16(2.0f);
   std::memcpy(block.data(), &d, 2);

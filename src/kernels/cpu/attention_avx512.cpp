@@ -1,7 +1,7 @@
 // AVX-512 paged attention with online softmax. One call handles every query head
 // of a GQA group at one token, so each key and value row is loaded once for the
-// whole group, and scores are computed a KV block at a time so the running max
-// and the rescale of the accumulator happen once per block, not once per key.
+// whole group. Scores are computed a KV block at a time, so the running max and
+// the rescale of the accumulator happen once per block, not once per key.
 #include <immintrin.h>
 
 #include <cmath>

@@ -1,7 +1,8 @@
 // AVX-512 VNNI matmul for Q8_0 and Q4_0 weights. The activations are quantized
-// once per call (see quantized_activations.h); each step then multiplies two
-// weight blocks (64 int8 or nibble values) with two activation blocks in one
-// vpdpbusd, and scales the 16 lane sums by the weight and activation block scales.
+// once per call, in the layout described in quantized_activations.h. Each step
+// multiplies two weight blocks (64 int8 or nibble values) with two activation
+// blocks in one vpdpbusd. It then scales the 16 lane sums by the weight and
+// activation block scales.
 #include <immintrin.h>
 
 #include <cstring>
@@ -141,6 +142,9 @@ void matmul_q8_vnni_avx512(const Weight& w, const float* x, int64_t n_tokens, fl
 
 void matmul_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   if (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0) return matmul_q8_vnni_avx512(w, x, n_tokens, y, pool);
+  // NOTE: a vdpbf16ps path for BF16 weights (activations rounded to BF16) was
+  // slower than decoding BF16 to F32 here: 58-71 ms against 44 ms of CPU time
+  // for 4096x4096 and 128 tokens on one Sapphire Rapids core (kernels_bench).
   matmul_avx512_float_decode(w, x, n_tokens, y, pool);
 }
 

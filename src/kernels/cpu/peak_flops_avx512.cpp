@@ -10,7 +10,7 @@
 
 namespace brasa {
 
-// 16 independent accumulators hide the FMA latency on two FMA ports; the
+// 16 independent accumulators hide the FMA latency on two FMA ports. The
 // result is returned so the compiler cannot drop the loop.
 float fma_loop_avx512(int64_t iterations) {
   __m512 acc[16];

@@ -14,10 +14,10 @@ class ThreadPool;
 // weights. Blocks go in pairs, one pair per 512-bit register of 64 bytes:
 //   q:        the 64 int8 values, in the byte order of that weight type's decode
 //             (Q8_0: block A then block B; Q4_0: A 0..15, B 0..15, A 16..31, B 16..31);
-//   bias:     per 32-bit lane, -offset * (sum of the lane's 4 values), with offset
-//             128 for Q8_0 (weights are fed as w + 128) and 8 for Q4_0 (nibbles
-//             are stored as w + 8), so the unsigned-by-signed dot product,
-//             started from bias, equals the signed dot product;
+//   bias:     per 32-bit lane, -offset * (sum of the lane's 4 values). The
+//             offset is 128 for Q8_0, whose weights are fed as w + 128, and 8 for
+//             Q4_0, whose nibbles store w + 8. An unsigned-by-signed dot product
+//             started from bias then equals the signed dot product.
 //   scale:    per 32-bit lane, the F32 scale of the block that lane belongs to.
 // A row with an odd number of blocks ends with a half-empty pair of zeros.
 struct QuantizedActivations {
