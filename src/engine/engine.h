@@ -33,7 +33,9 @@ struct EngineStats {
   int64_t generation_tokens_total = 0;
 };
 
-enum class SubmitResult { Accepted, QueueFull, TooLong };
+// Invalid: an empty prompt, a token id outside the vocabulary, a negative
+// max_tokens, or an id that is already queued or running.
+enum class SubmitResult { Accepted, QueueFull, TooLong, Invalid };
 
 // Continuous-batching engine: owns the KV cache and runs model steps on its own
 // thread. submit() and cancel() are thread-safe.
