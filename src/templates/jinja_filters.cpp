@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <unordered_map>
 
@@ -73,6 +75,11 @@ Value lookup_attribute(const Value& item, const std::string& path) {
   return current;
 }
 
+// Filters that call a str method on a Markup input return Markup too.
+Value keep_safe(const Value& input, std::string text) {
+  return input.is_safe() ? Value::safe_string(std::move(text)) : Value(std::move(text));
+}
+
 Value make_tuple(ValueList items) {
   Value tuple = Value::list(std::move(items));
   tuple.mark_tuple();
@@ -99,32 +106,6 @@ ValueList sorted_values(ValueList items, bool reverse, bool case_sensitive, cons
   });
   ValueList out;
   for (auto& [key, item] : keyed) out.push_back(std::move(item));
-  return out;
-}
-
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&#34;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
   return out;
 }
 
@@ -234,11 +215,20 @@ Value round_filter(const Value& value, const CallArgs& args) {
   if (!value.is_number()) throw EvalError("type " + value.type_name() + " doesn't define __round__ method");
   int64_t precision = int_argument(args, 0, "precision", 0);
   std::string method = argument_or(args, 1, "method", Value("common")).str();
+  if (method == "common") {
+    // Python's round(): correctly rounded to `precision` decimals, ties to even.
+    // glibc's printf rounds the exact binary value the same way.
+    if (precision >= 0 && precision < 300) {
+      char buffer[512];
+      std::snprintf(buffer, sizeof(buffer), "%.*f", static_cast<int>(precision), value.as_double());
+      return Value(std::strtod(buffer, nullptr));
+    }
+    double scale = std::pow(10.0, static_cast<double>(precision));
+    return Value(std::nearbyint(value.as_double() * scale) / scale);
+  }
   double scale = std::pow(10.0, static_cast<double>(precision));
   double v = value.as_double() * scale;
-  if (method == "common") {
-    v = std::round(v);
-  } else if (method == "ceil") {
+  if (method == "ceil") {
     v = std::ceil(v);
   } else if (method == "floor") {
     v = std::floor(v);
@@ -308,6 +298,8 @@ Value select_filter(const Value& value, const CallArgs& args, bool with_attribut
     test_args.keyword = args.keyword;
   }
   ValueList out;
+  // jinja2 skips a falsy input (None, empty) instead of iterating it.
+  if (!value.truthy()) return Value::list();
   for (const Value& item : iterate(value)) {
     Value subject = with_attribute ? lookup_attribute(item, attribute) : item;
     bool matched = test_name.empty() ? subject.truthy() : apply_test(test_name, subject, test_args);
@@ -318,6 +310,7 @@ Value select_filter(const Value& value, const CallArgs& args, bool with_attribut
 
 Value map_filter(const Value& value, const CallArgs& args) {
   ValueList out;
+  if (!value.truthy()) return Value::list();
   if (const Value* attribute = args.find_keyword("attribute")) {
     const Value* fallback = args.find_keyword("default");
     for (const Value& item : iterate(value)) {
@@ -483,16 +476,20 @@ const std::unordered_map<std::string, FilterFunction>& filters() {
       if (!v.is_number()) throw EvalError("bad operand type for abs(): '" + v.type_name() + "'");
       return v.is_float() ? Value(std::fabs(v.as_double())) : Value(v.as_int() < 0 ? -v.as_int() : v.as_int());
     };
+    // attr() reads a Python attribute only, never a dict item, so on dicts it
+    // finds just the methods.
     t["attr"] = [](const Value& v, const CallArgs& a) {
       if (a.positional.empty()) throw EvalError("attr requires a name");
-      return lookup_attribute(v, a.positional[0].str());
+      std::string name = a.positional[0].str();
+      if (auto method = bound_method(v, name)) return *method;
+      return Value::undefined("'" + v.type_name() + "' has no attribute '" + name + "'");
     };
     t["batch"] = batch_filter;
     t["capitalize"] = [](const Value& v, const CallArgs&) {
       std::vector<uint32_t> cps = to_code_points(v.str());
       std::string out;
       for (size_t i = 0; i < cps.size(); ++i) append_utf8(out, i == 0 ? to_upper(cps[i]) : to_lower(cps[i]));
-      return Value(out);
+      return keep_safe(v, out);
     };
     t["center"] = [](const Value& v, const CallArgs& a) {
       CallArgs method_args;
@@ -507,7 +504,10 @@ const std::unordered_map<std::string, FilterFunction>& filters() {
       return v;
     };
     t["dictsort"] = dictsort_filter;
-    t["escape"] = t["e"] = t["forceescape"] = [](const Value& v, const CallArgs&) { return Value(html_escape(v.str())); };
+    t["escape"] = t["e"] = [](const Value& v, const CallArgs&) {
+      return v.is_safe() ? v : Value::safe_string(html_escape(v.str()));
+    };
+    t["forceescape"] = [](const Value& v, const CallArgs&) { return Value::safe_string(html_escape(v.str())); };
     t["first"] = [](const Value& v, const CallArgs&) {
       ValueList items = iterate(v);
       return items.empty() ? Value::undefined("No first item, sequence was empty.") : items.front();
@@ -519,15 +519,15 @@ const std::unordered_map<std::string, FilterFunction>& filters() {
     t["float"] = float_filter;
     t["format"] = [](const Value& v, const CallArgs& a) {
       if (!a.keyword.empty()) throw EvalError("format with keyword arguments is not supported");
-      return Value(percent_format(v.str(), make_tuple(a.positional)));
+      return binary_operation("%", v.is_safe() ? v : Value(v.str()), make_tuple(a.positional));
     };
     t["indent"] = [](const Value& v, const CallArgs& a) { return Value(indent_filter(v.str(), a)); };
     t["int"] = int_filter;
     t["items"] = [](const Value& v, const CallArgs&) { return items_filter(v); };
     t["join"] = join_filter;
     t["list"] = [](const Value& v, const CallArgs&) { return Value::list(iterate(v)); };
-    t["lower"] = [](const Value& v, const CallArgs&) { return Value(lower(v.str())); };
-    t["upper"] = [](const Value& v, const CallArgs&) { return Value(upper(v.str())); };
+    t["lower"] = [](const Value& v, const CallArgs&) { return keep_safe(v, lower(v.str())); };
+    t["upper"] = [](const Value& v, const CallArgs&) { return keep_safe(v, upper(v.str())); };
     t["map"] = map_filter;
     t["max"] = [](const Value& v, const CallArgs& a) { return min_max_filter(v, a, true); };
     t["min"] = [](const Value& v, const CallArgs& a) { return min_max_filter(v, a, false); };
@@ -545,7 +545,8 @@ const std::unordered_map<std::string, FilterFunction>& filters() {
     };
     t["reverse"] = [](const Value& v, const CallArgs&) { return reverse_filter(v); };
     t["round"] = round_filter;
-    t["safe"] = t["string"] = [](const Value& v, const CallArgs&) { return v.is_string() ? v : Value(v.str()); };
+    t["safe"] = [](const Value& v, const CallArgs&) { return Value::safe_string(v.str()); };
+    t["string"] = [](const Value& v, const CallArgs&) { return v.is_string() ? v : Value(v.str()); };
     t["sort"] = [](const Value& v, const CallArgs& a) {
       bool reverse = argument_or(a, 0, "reverse", Value(false)).truthy();
       bool case_sensitive = argument_or(a, 1, "case_sensitive", Value(false)).truthy();
@@ -557,7 +558,7 @@ const std::unordered_map<std::string, FilterFunction>& filters() {
     t["trim"] = [](const Value& v, const CallArgs& a) {
       CallArgs method_args;
       if (std::optional<Value> chars = a.get(0, "chars")) method_args.positional.push_back(*chars);
-      return (*bound_method(Value(v.str()), "strip")).as_function()(method_args);
+      return keep_safe(v, (*bound_method(Value(v.str()), "strip")).as_function()(method_args).as_string());
     };
     t["truncate"] = truncate_filter;
     t["unique"] = unique_filter;

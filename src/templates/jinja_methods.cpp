@@ -51,9 +51,8 @@ ValueList split_whitespace(const std::string& s, int64_t max_split) {
     while (i < cps.size() && is_space(cps[i])) ++i;
     if (i >= cps.size()) break;
     if (max_split >= 0 && static_cast<int64_t>(parts.size()) == max_split) {
-      size_t end = cps.size();
-      while (end > i && is_space(cps[end - 1])) --end;
-      parts.push_back(Value(from_code_points(cps, i, end)));
+      // Python keeps the remainder as is, trailing whitespace included.
+      parts.push_back(Value(from_code_points(cps, i, cps.size())));
       break;
     }
     size_t start = i;

@@ -64,7 +64,7 @@ Value repeat(const Value& sequence, int64_t count) {
     if (sequence.as_string().size() * static_cast<size_t>(count) > (64u << 20)) throw EvalError("repeated string is too large");
     std::string out;
     for (int64_t i = 0; i < count; ++i) out += sequence.as_string();
-    return Value(std::move(out));
+    return sequence.is_safe() ? Value::safe_string(std::move(out)) : Value(std::move(out));
   }
   if (sequence.as_list().size() * static_cast<size_t>(count) > (1u << 22)) throw EvalError("repeated list is too large");
   ValueList out;
@@ -111,7 +111,14 @@ Value binary_operation(const std::string& op, const Value& left, const Value& ri
   if (op == "+") {
     if (both_integral(left, right)) return checked_integer(static_cast<__int128>(left.as_int()) + right.as_int());
     if (left.is_number() && right.is_number()) return Value(left.as_double() + right.as_double());
-    if (left.is_string() && right.is_string()) return Value(left.as_string() + right.as_string());
+    if (left.is_string() && right.is_string()) {
+      if (left.is_safe() || right.is_safe()) {
+        std::string l = left.is_safe() ? left.as_string() : html_escape(left.as_string());
+        std::string r = right.is_safe() ? right.as_string() : html_escape(right.as_string());
+        return Value::safe_string(l + r);
+      }
+      return Value(left.as_string() + right.as_string());
+    }
     if (left.is_list() && right.is_list() && left.is_tuple() == right.is_tuple()) {
       ValueList items = left.as_list();
       items.insert(items.end(), right.as_list().begin(), right.as_list().end());
@@ -147,6 +154,23 @@ Value binary_operation(const std::string& op, const Value& left, const Value& ri
     return Value(std::floor(left.as_double() / right.as_double()));
   }
   if (op == "%") {
+    if (left.is_safe()) {
+      // Markup % args escapes each argument before formatting.
+      auto escape_argument = [](const Value& v) {
+        if (v.is_safe() || v.is_number() || v.is_none()) return v;
+        return Value::safe_string(html_escape(v.str()));
+      };
+      Value escaped = right;
+      if (right.is_tuple()) {
+        ValueList items;
+        for (const Value& item : right.as_list()) items.push_back(escape_argument(item));
+        escaped = Value::list(std::move(items));
+        escaped.mark_tuple();
+      } else {
+        escaped = escape_argument(right);
+      }
+      return Value::safe_string(percent_format(left.as_string(), escaped));
+    }
     if (left.is_string()) return Value(percent_format(left.as_string(), right));
     if (!left.is_number() || !right.is_number()) unsupported("%", left, right);
     if (right.as_double() == 0.0) throw EvalError(both_integral(left, right) ? "integer division or modulo by zero" : "float modulo");

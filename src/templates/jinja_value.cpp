@@ -82,6 +82,12 @@ Value::Value(int64_t v) : kind_(Kind::Int), integer_(v) {}
 Value::Value(double v) : kind_(Kind::Float), real_(v) {}
 Value::Value(std::string s) : kind_(Kind::String), string_(std::move(s)) {}
 
+Value Value::safe_string(std::string s) {
+  Value v(std::move(s));
+  v.safe_ = true;
+  return v;
+}
+
 Value Value::list(ValueList items) {
   Value v;
   v.kind_ = Kind::List;
@@ -524,6 +530,32 @@ std::string python_string_repr(const std::string& s) {
     }
   }
   out += quote;
+  return out;
+}
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
   return out;
 }
 

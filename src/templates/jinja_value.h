@@ -38,6 +38,9 @@ class Value {
   Value(double v);
   Value(std::string s);
   Value(const char* s) : Value(std::string(s)) {}
+  // A markupsafe.Markup string: `+` and `%` HTML-escape the plain strings combined
+  // with it, the way jinja2 treats the output of the safe and escape filters.
+  static Value safe_string(std::string s);
   static Value list(ValueList items = {});
   static Value dict();
   // A namespace() object: a dict whose keys `set ns.key = ...` may assign.
@@ -59,6 +62,7 @@ class Value {
   bool is_dict() const { return kind_ == Kind::Dict; }
   bool is_function() const { return kind_ == Kind::Function; }
   bool is_namespace() const { return kind_ == Kind::Dict && namespace_; }
+  bool is_safe() const { return kind_ == Kind::String && safe_; }
   // A loop object or a tuple: shown like a list, but marked so that errors can say so.
   bool is_tuple() const { return kind_ == Kind::List && tuple_; }
   void mark_tuple() { tuple_ = true; }
@@ -104,6 +108,7 @@ class Value {
   bool boolean_ = false;
   bool namespace_ = false;
   bool tuple_ = false;
+  bool safe_ = false;
   int64_t integer_ = 0;
   double real_ = 0.0;
   std::string string_;  // String, or the hint of an Undefined
@@ -140,6 +145,9 @@ struct CallArgs {
   std::optional<Value> get(size_t index, const std::string& name) const;
   const Value* find_keyword(const std::string& name) const;
 };
+
+// markupsafe.escape of plain text: & < > " ' become entities.
+std::string html_escape(const std::string& s);
 
 // Python's repr() of a float: the shortest digits that round-trip, in fixed
 // notation for exponents -4..15 and scientific notation ("1e+16") outside.

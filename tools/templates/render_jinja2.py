@@ -3,9 +3,13 @@
 transformers sets it up for apply_chat_template, to produce the expected
 outputs that brasa's Jinja interpreter is tested against.
 
-Usage: render_jinja2.py --conversations FILE --now UNIX_SECONDS TEMPLATE...
-Prints one JSON object: {template path: [result per conversation]}, where a
-result is {"output": text} or {"error": "ExceptionType: message"}.
+Usage:
+  render_jinja2.py --now UNIX_SECONDS --conversations FILE TEMPLATE...
+      prints {template path: [result per conversation]}
+  render_jinja2.py --now UNIX_SECONDS --cases FILE
+      renders a list of {"name", "template", "variables"} and prints
+      [result per case]
+A result is {"output": text} or {"error": "ExceptionType: message"}.
 """
 
 import argparse
@@ -39,9 +43,10 @@ def make_environment(now):
     return env
 
 
-def render(env, source, conversation):
+def render(template, conversation):
     try:
-        template = env.from_string(source)
+        if isinstance(template, Exception):
+            raise template
         variables = dict(conversation.get("extra", {}))
         variables.update(
             messages=conversation.get("messages", []),
@@ -55,21 +60,42 @@ def render(env, source, conversation):
         return {"error": f"{type(error).__name__}: {error}"}
 
 
+def render_cases(env, cases):
+    results = []
+    for case in cases:
+        try:
+            template = env.from_string(case["template"])
+            results.append({"output": template.render(**case.get("variables", {}))})
+        except Exception as error:  # every failure is a result the C++ side must match
+            results.append({"error": f"{type(error).__name__}: {error}"})
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--conversations", required=True, help="JSON file with a list of conversations")
+    parser.add_argument("--conversations", help="JSON file with a list of conversations")
+    parser.add_argument("--cases", help="JSON file with a list of template cases")
     parser.add_argument("--now", type=int, required=True, help="the time strftime_now formats, in Unix seconds")
-    parser.add_argument("templates", nargs="+", help="template files")
+    parser.add_argument("templates", nargs="*", help="template files")
     args = parser.parse_args()
+    env = make_environment(args.now)
+
+    if args.cases:
+        with open(args.cases, encoding="utf-8") as f:
+            json.dump(render_cases(env, json.load(f)), sys.stdout, ensure_ascii=False)
+        return
 
     with open(args.conversations, encoding="utf-8") as f:
         conversations = json.load(f)
-    env = make_environment(args.now)
     results = {}
     for path in args.templates:
         with open(path, encoding="utf-8") as f:
             source = f.read()
-        results[path] = [render(env, source, conversation) for conversation in conversations]
+        try:
+            template = env.from_string(source)
+        except Exception as error:  # a syntax error fails every conversation
+            template = error
+        results[path] = [render(template, conversation) for conversation in conversations]
     json.dump(results, sys.stdout, ensure_ascii=False)
 
 
