@@ -226,6 +226,8 @@ void EngineCore::take_in_queued_work() {
     GenerationUpdate update;
     update.finished = true;
     update.finish_reason = FinishReason::Cancelled;
+    update.n_prompt_tokens = seq->n_prompt;
+    update.n_cached_tokens = std::max(seq->n_cached_tokens, 0);
     send(*seq, std::move(update));
   }
 }
@@ -407,6 +409,8 @@ void EngineCore::cancel_all() {
     GenerationUpdate update;
     update.finished = true;
     update.finish_reason = FinishReason::Cancelled;
+    update.n_prompt_tokens = seq->n_prompt;
+    update.n_cached_tokens = std::max(seq->n_cached_tokens, 0);
     send(*seq, std::move(update));
   }
   publish_stats();

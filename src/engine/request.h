@@ -50,14 +50,14 @@ struct GenerationRequest {
   int32_t max_tokens = 16;          // may be 0 with prompt_logprobs: score only
   SamplingParams sampling;
   std::vector<int32_t> stop_token_ids;  // end generation, not included in the output text
-  bool ignore_eos = false;
+  bool ignore_eos = false;          // when set, stop_token_ids do not end generation
   std::unique_ptr<TokenConstraint> constraint;  // may be null
 };
 
 // What the engine reports for a sequence after a step. Called on the engine
 // thread: the callback must not block (post the work to another thread).
 struct GenerationUpdate {
-  std::vector<SampledToken> tokens;        // new tokens this step
+  std::vector<SampledToken> tokens;        // new tokens this step; a stop token is never included
   // Prompt logprobs, sent once in the first update when requested: entry i
   // scores prompt token i (entry 0 has no logprob and is reported as null).
   std::vector<SampledToken> prompt_logprobs;
