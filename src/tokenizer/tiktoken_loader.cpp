@@ -90,6 +90,15 @@ std::unique_ptr<BpeTokenizer> load_tiktoken_model(const std::string& path, const
   const MappedFile file(path);
   const std::string_view text(reinterpret_cast<const char*>(file.data()), file.size());
 
+  // A rank file is ASCII text; a SentencePiece model (Llama 2's
+  // tokenizer.model) is binary protobuf.
+  for (char c : text.substr(0, 256)) {
+    const auto byte = static_cast<uint8_t>(c);
+    if ((byte < 0x20 && c != '\n' && c != '\r') || byte >= 0x80) {
+      throw Error(path + ": not a tiktoken rank file (a SentencePiece model? load its tokenizer.json or GGUF instead)");
+    }
+  }
+
   // 1. Rank lines: "base64(token bytes) rank", ranks dense from 0.
   std::vector<std::string> base_bytes;
   size_t line_number = 0;
@@ -105,12 +114,7 @@ std::unique_ptr<BpeTokenizer> load_tiktoken_model(const std::string& path, const
 
     const std::string where = path + " line " + std::to_string(line_number);
     const size_t space = line.find(' ');
-    if (space == std::string_view::npos) {
-      if (line_number == 1 && !is_valid_utf8(line)) {
-        throw Error(path + ": not a tiktoken rank file (a SentencePiece model? load its tokenizer.json or GGUF instead)");
-      }
-      throw Error(where + ": expected \"<base64> <rank>\"");
-    }
+    if (space == std::string_view::npos) throw Error(where + ": expected \"<base64> <rank>\"");
     std::string bytes;
     if (!decode_base64(line.substr(0, space), bytes)) throw Error(where + ": invalid base64 token");
     const std::string_view rank_text = line.substr(space + 1);
