@@ -43,7 +43,9 @@ KvCacheConfig make_kv_config(const ModelInfo& info, const EngineConfig& config, 
 }
 
 void check_config(const ModelInfo& info, const EngineConfig& config) {
-  if (config.block_size <= 0) throw Error("invalid block_size " + std::to_string(config.block_size) + ": must be positive");
+  if (config.block_size <= 0) {
+    throw Error("invalid block_size " + std::to_string(config.block_size) + ": must be positive");
+  }
   if (config.max_num_seqs <= 0) {
     throw Error("invalid max_num_seqs " + std::to_string(config.max_num_seqs) + ": must be positive");
   }
@@ -78,7 +80,9 @@ KvPoolSizes size_kv_pools(const KvGeometry& kv, int64_t kv_cache_bytes, int32_t 
 
   if (kv.n_local_layers == 0 || kv.chunk_size <= 0) {
     sizes.n_global_blocks = int32_t(std::min<double>(std::floor(double(kv_cache_bytes) / global_bytes), 1 << 30));
-    if (sizes.n_global_blocks < 1) throw Error(too_small + ": one KV block takes " + std::to_string(int64_t(global_bytes)) + " bytes");
+    if (sizes.n_global_blocks < 1) {
+      throw Error(too_small + ": one KV block takes " + std::to_string(int64_t(global_bytes)) + " bytes");
+    }
     return sizes;
   }
 
@@ -291,7 +295,7 @@ void EngineCore::run_step(const SchedulerOutput& plan) {
 
 void EngineCore::score_prompt_rows(Sequence& seq, int32_t start_pos, int32_t n_tokens, const StepOutput& out,
                                    int64_t first_row) {
-  // Row j holds the distribution of the token at position start_pos + j + 1.
+  // Row j is the distribution of the token at position start_pos + j + 1.
   const int32_t top_n = seq.request.sampling.prompt_logprobs;
   for (int32_t j = 0; j < n_tokens; ++j) {
     const int32_t pos = start_pos + j + 1;

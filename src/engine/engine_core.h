@@ -29,9 +29,9 @@ struct KvPoolSizes {
 // not hold one block of each.
 KvPoolSizes size_kv_pools(const KvGeometry& kv, int64_t kv_cache_bytes, int32_t block_size, int64_t max_model_len);
 
-// The engine without its thread: submit() and cancel() are thread-safe and
-// queue their work; step() runs one scheduler step and the model on the
-// calling thread. Tests drive step() directly; make_engine runs it in a loop.
+// The engine without its thread. submit() and cancel() are thread-safe and
+// queue their work for step(), which runs one scheduler step and the model on
+// the calling thread. Tests drive step() directly, and make_engine runs it in a loop.
 class EngineCore {
  public:
   EngineCore(Model& model, const EngineConfig& config);

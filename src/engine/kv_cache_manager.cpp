@@ -95,13 +95,13 @@ KvCacheManager::Need KvCacheManager::blocks_needed(const Sequence& seq, int32_t 
   const int32_t end = start + n_new_tokens;
   const int32_t n_blocks_after = blocks_for(end);
 
-  // Hit blocks nobody holds sit in the free queue, so taking them uses free capacity too.
-  int32_t held = int32_t(seq.block_table.size());
+  // Hit blocks with reference count 0 are in the free queue, so taking them uses free capacity too.
+  int32_t n_held = int32_t(seq.block_table.size());
   if (takes_hit) {
-    held += int32_t(hit.blocks.size());
+    n_held += int32_t(hit.blocks.size());
     for (int32_t b : hit.blocks) need.global += global_.ref_count(b) == 0 ? 1 : 0;
   }
-  need.global += std::max(0, n_blocks_after - held);
+  need.global += std::max(0, n_blocks_after - n_held);
 
   if (local_ && n_new_tokens > 0) {
     const int32_t first = start / config_.chunk_size * config_.chunk_size / config_.block_size;

@@ -54,9 +54,9 @@ class KvCacheManager {
   // Extends seq.block_hashes over the full blocks of seq.tokens.
   void update_hashes(Sequence& seq) const;
 
-  // The longest cached prefix of a sequence that holds no blocks yet. It always
-  // leaves the last token to compute, because the engine needs its logits; with
-  // local layers it is cut back to where the local blocks of its chunk are cached.
+  // Finds the longest cached prefix of a sequence that holds no blocks yet. It
+  // always leaves the last token to compute, because the engine needs its
+  // logits. With local layers it ends where the cached local blocks of its chunk end.
   // REQUIRES: update_hashes(seq) ran after the last change of seq.tokens.
   PrefixHit find_cached_prefix(const Sequence& seq) const;
 

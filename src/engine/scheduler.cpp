@@ -41,8 +41,9 @@ void Scheduler::preempt_last(SchedulerOutput& out) {
 // sequence's n_computed catches up with its tokens as far as the token budget
 // allows, and a long prompt is split over steps (chunked prefill). Running
 // sequences go first, in admission order, so a new prompt never stalls a
-// stream; when the pool runs out, the most recently admitted sequence is
-// preempted (its blocks freed, recomputed later from the front of the queue).
+// stream. When the pool runs out, the most recently admitted sequence is
+// preempted: its blocks are freed and it is recomputed later from the front
+// of the waiting queue.
 SchedulerOutput Scheduler::schedule() {
   SchedulerOutput out;
   int32_t budget = config_.max_num_batched_tokens;

@@ -68,12 +68,12 @@ SampledToken pick_token(std::span<const float> logits, const SamplingParams& par
       sum += probs[i];
     }
     if (params.top_p < 1.0f) {
-      double kept = 0.0;
+      double kept_mass = 0.0;
       size_t cut = 0;
-      while (cut < n && kept < params.top_p * sum) kept += probs[cut++];
+      while (cut < n && kept_mass < params.top_p * sum) kept_mass += probs[cut++];
       n = std::max<size_t>(cut, 1);
       probs.resize(n);
-      sum = kept;
+      sum = std::accumulate(probs.begin(), probs.end(), 0.0);
     }
     double draw = std::uniform_real_distribution<double>(0.0, sum)(rng);
     size_t pick = 0;

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include "core/error.h"
 #include "engine/fake_model.h"
 
 namespace brasa {
@@ -430,6 +431,37 @@ TEST(Engine, ThreadedEngineRunsRequests) {
   }
   EXPECT_EQ(engine->stats().kv_blocks_used, 0);
   EXPECT_EQ(engine->stats().n_running, 0);
+}
+
+}  // namespace
+}  // namespace brasa
+
+namespace brasa {
+namespace {
+
+TEST(SizeKvPools, SplitsByNeedAtMaxModelLen) {
+  // 64-byte global blocks, 192-byte local blocks (3 layers), 4-block chunks. A
+  // 128-token sequence needs 8192 global bytes and 3072 local bytes.
+  KvGeometry kv;
+  kv.n_global_layers = 1;
+  kv.n_local_layers = 3;
+  kv.n_kv_heads = 1;
+  kv.head_dim = 2;
+  kv.chunk_size = 16;
+  const KvPoolSizes sizes = size_kv_pools(kv, 6400, 4, 128);
+  EXPECT_EQ(sizes.n_global_blocks, 72);
+  EXPECT_EQ(sizes.n_local_blocks, 9);
+
+  // The local pool keeps at least one chunk; here that leaves no global block.
+  EXPECT_THROW(size_kv_pools(kv, 800, 4, 128), Error);
+  const KvPoolSizes tight = size_kv_pools(kv, 832, 4, 128);
+  EXPECT_EQ(tight.n_local_blocks, 4);
+  EXPECT_EQ(tight.n_global_blocks, 1);
+
+  kv.n_local_layers = 0;
+  kv.chunk_size = 0;
+  EXPECT_EQ(size_kv_pools(kv, 6400, 4, 128).n_global_blocks, 100);
+  EXPECT_EQ(size_kv_pools(kv, 6400, 4, 128).n_local_blocks, 0);
 }
 
 }  // namespace
