@@ -4,6 +4,60 @@
 
 namespace brasa {
 
+namespace {
+
+// Fills Grammar::first and Grammar::nullable by iterating to a fixed point.
+// Rules mostly refer to rules built before them, so visiting rules in id
+// order settles most of them in the first pass.
+void compute_first_sets(Grammar& grammar) {
+  size_t n_elements = grammar.elements.size();
+  grammar.first.assign(n_elements, ByteSet{});
+  grammar.nullable.assign(n_elements, 0);
+  std::vector<ByteSet> rule_first(grammar.rules.size());
+  std::vector<uint8_t> rule_nullable(grammar.rules.size(), 0);
+
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    for (size_t r = 0; r < grammar.rules.size(); ++r) {
+      ByteSet first_of_rule;
+      bool rule_can_be_empty = false;
+      for (int32_t start : grammar.rules[r]) {
+        int32_t end = start;
+        while (grammar.elements[end].kind != GrammarElement::Kind::End) ++end;
+
+        // Walk the alternative backwards: each position's set depends on the next one.
+        grammar.nullable[end] = 1;
+        for (int32_t p = end - 1; p >= start; --p) {
+          const GrammarElement& element = grammar.elements[p];
+          ByteSet first;
+          bool nullable = false;
+          if (element.kind == GrammarElement::Kind::Bytes) {
+            first = grammar.byte_sets[element.value];
+          } else {
+            first = rule_first[element.value];
+            if (rule_nullable[element.value]) {
+              first |= grammar.first[p + 1];
+              nullable = grammar.nullable[p + 1];
+            }
+          }
+          grammar.first[p] = first;
+          grammar.nullable[p] = nullable;
+        }
+        first_of_rule |= grammar.first[start];
+        rule_can_be_empty = rule_can_be_empty || grammar.nullable[start];
+      }
+      if (!(first_of_rule == rule_first[r]) || rule_can_be_empty != static_cast<bool>(rule_nullable[r])) {
+        rule_first[r] = first_of_rule;
+        rule_nullable[r] = rule_can_be_empty;
+        changed = true;
+      }
+    }
+  }
+}
+
+}  // namespace
+
 Symbols operator+(Symbols left, const Symbols& right) {
   left.insert(left.end(), right.begin(), right.end());
   return left;
@@ -87,6 +141,7 @@ Grammar GrammarBuilder::finish(int32_t root) {
     }
     grammar.rules.push_back(std::move(starts));
   }
+  compute_first_sets(grammar);
   return grammar;
 }
 

@@ -26,6 +26,11 @@ struct ByteSet {
     return *this;
   }
   bool operator==(const ByteSet&) const = default;
+  ByteSet& operator|=(const ByteSet& other) {
+    for (size_t i = 0; i < bits.size(); ++i) bits[i] |= other.bits[i];
+    return *this;
+  }
+  bool empty() const { return (bits[0] | bits[1] | bits[2] | bits[3]) == 0; }
 };
 
 // One symbol of a grammar alternative. Alternatives are stored back to back in
@@ -45,6 +50,12 @@ struct Grammar {
   std::vector<ByteSet> byte_sets;
   std::vector<std::vector<int32_t>> rules;  // rules[r] = start offsets of its alternatives in `elements`
   int32_t root = -1;
+
+  // Per element position p, for the rest of its alternative from p on: the
+  // bytes it can start with, and whether it can match no bytes at all. The
+  // matcher uses them to expand only alternatives that can take the next byte.
+  std::vector<ByteSet> first;
+  std::vector<uint8_t> nullable;
 };
 
 // A sequence of symbols, the body of one alternative while building.

@@ -8,18 +8,18 @@
 namespace brasa {
 namespace {
 
-// Expansion follows rule references that consume nothing. The builder writes
-// no left recursion, so this only guards against a grammar bug.
-constexpr int kMaxExpansionDepth = 4096;
+// Stepping follows rule references and alternative ends that consume nothing.
+// The builder writes no left recursion, so this only guards against a bug.
+constexpr int kMaxStepDepth = 4096;
 
 // Past this many frames, accept_bytes copies the live stacks into a fresh arena.
 constexpr size_t kCompactThreshold = 1 << 16;
 
 }  // namespace
 
-GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> grammar) : grammar_(std::move(grammar)) {
-  for (int32_t start : grammar_->rules[grammar_->root]) expand(start, kAccept, stacks_, 0);
-  remove_duplicates(stacks_);
+GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> grammar)
+    : grammar_(std::move(grammar)), seen_top_(grammar_->elements.size() + 1, 0) {
+  for (int32_t start : grammar_->rules[grammar_->root]) stacks_.push_back(push_frame(start, kAccept));
 }
 
 int32_t GrammarMatcher::push_frame(int32_t pos, int32_t parent) {
@@ -27,29 +27,36 @@ int32_t GrammarMatcher::push_frame(int32_t pos, int32_t parent) {
   return static_cast<int32_t>(frames_.size()) - 1;
 }
 
-// Pushes onto `out` every stack that results from resuming at element `pos`
-// with `parent` below it, following rule references and alternative ends
-// until each stack's top is a byte set (or the stack is empty).
-void GrammarMatcher::expand(int32_t pos, int32_t parent, std::vector<int32_t>& out, int depth) {
-  BRASA_CHECK(depth < kMaxExpansionDepth, "grammar expansion too deep (left recursion?)");
-  const GrammarElement& element = grammar_->elements[pos];
+// Consumes `byte` from the stack that resumes at element `pos` with `parent`
+// below it, pushing each resulting stack onto `out`. Rule references expand
+// only into alternatives whose first set holds the byte (or that may match
+// nothing and so pass it on), which keeps the work per byte close to one path.
+void GrammarMatcher::step(int32_t pos, int32_t parent, uint8_t byte, std::vector<int32_t>& out, int depth) {
+  BRASA_CHECK(depth < kMaxStepDepth, "grammar expansion too deep (left recursion?)");
+  const Grammar& grammar = *grammar_;
+  const GrammarElement& element = grammar.elements[pos];
   switch (element.kind) {
     case GrammarElement::Kind::End:
-      if (parent == kAccept) {
-        out.push_back(kAccept);
-      } else {
-        expand(frames_[parent].pos, frames_[parent].parent, out, depth + 1);
-      }
+      if (parent != kAccept) step(frames_[parent].pos, frames_[parent].parent, byte, out, depth + 1);
       return;
-    case GrammarElement::Kind::Bytes:
-      out.push_back(push_frame(pos, parent));
+
+    case GrammarElement::Kind::Bytes: {
+      if (!grammar.byte_sets[element.value].contains(byte)) return;
+      // An alternative that just ended resumes straight at its parent.
+      bool ends = grammar.elements[pos + 1].kind == GrammarElement::Kind::End;
+      out.push_back(ends ? parent : push_frame(pos + 1, parent));
       return;
+    }
+
     case GrammarElement::Kind::Rule: {
+      if (!grammar.first[pos].contains(byte) && !grammar.nullable[pos]) return;
       // A reference in tail position resumes straight at the parent, so
       // right-recursive rules (repetitions) do not grow the stack.
       int32_t resume = parent;
-      if (grammar_->elements[pos + 1].kind != GrammarElement::Kind::End) resume = push_frame(pos + 1, parent);
-      for (int32_t start : grammar_->rules[element.value]) expand(start, resume, out, depth + 1);
+      if (grammar.elements[pos + 1].kind != GrammarElement::Kind::End) resume = push_frame(pos + 1, parent);
+      for (int32_t start : grammar.rules[element.value]) {
+        if (grammar.first[start].contains(byte) || grammar.nullable[start]) step(start, resume, byte, out, depth + 1);
+      }
       return;
     }
   }
@@ -59,10 +66,7 @@ void GrammarMatcher::advance(const std::vector<int32_t>& from, uint8_t byte, std
   out.clear();
   for (int32_t stack : from) {
     if (stack == kAccept) continue;
-    Frame top = frames_[stack];
-    const GrammarElement& element = grammar_->elements[top.pos];
-    if (!grammar_->byte_sets[element.value].contains(byte)) continue;
-    expand(top.pos + 1, top.parent, out, 0);
+    step(frames_[stack].pos, frames_[stack].parent, byte, out, 0);
   }
   if (out.size() > 1) remove_duplicates(out);
 }
@@ -70,7 +74,21 @@ void GrammarMatcher::advance(const std::vector<int32_t>& from, uint8_t byte, std
 // Drops stacks equal to an earlier one frame by frame. Duplicates appear when
 // alternatives converge (an optional item followed by the same text), and
 // without this step their number could grow with every byte.
-void GrammarMatcher::remove_duplicates(std::vector<int32_t>& stacks) const {
+void GrammarMatcher::remove_duplicates(std::vector<int32_t>& stacks) {
+  // Fast path: equal stacks have equal top positions, and usually all tops
+  // differ. seen_top_[pos + 1] == epoch_ marks a top already met in this call.
+  ++epoch_;
+  bool shared_top = false;
+  for (int32_t stack : stacks) {
+    size_t slot = stack == kAccept ? 0 : static_cast<size_t>(frames_[stack].pos) + 1;
+    if (seen_top_[slot] == epoch_) {
+      shared_top = true;
+      break;
+    }
+    seen_top_[slot] = epoch_;
+  }
+  if (!shared_top) return;
+
   auto equal = [&](int32_t a, int32_t b) {
     while (a != kAccept && b != kAccept) {
       if (a == b) return true;
@@ -100,11 +118,30 @@ bool GrammarMatcher::accept_bytes(std::string_view bytes) {
   return true;
 }
 
+// A stack can end when every position from its top down to the bottom may
+// match nothing.
 bool GrammarMatcher::can_end() const {
-  return std::find(stacks_.begin(), stacks_.end(), kAccept) != stacks_.end();
+  for (int32_t stack : stacks_) {
+    int32_t frame = stack;
+    while (frame != kAccept && grammar_->nullable[frames_[frame].pos]) frame = frames_[frame].parent;
+    if (frame == kAccept) return true;
+  }
+  return false;
 }
 
-bool GrammarMatcher::must_end() const { return stacks_.size() == 1 && stacks_[0] == kAccept; }
+bool GrammarMatcher::must_end() const {
+  if (!can_end()) return false;
+  for (int32_t stack : stacks_) {
+    // Any byte that some position reachable without consuming can take
+    // means the text may go on.
+    for (int32_t frame = stack; frame != kAccept; frame = frames_[frame].parent) {
+      int32_t pos = frames_[frame].pos;
+      if (!grammar_->first[pos].empty()) return false;
+      if (!grammar_->nullable[pos]) break;
+    }
+  }
+  return true;
+}
 
 // Copies the frames reachable from the live stacks into a new arena.
 void GrammarMatcher::compact() {

@@ -13,13 +13,13 @@ namespace brasa {
 
 // Matches text against a Grammar byte by byte, like a pushdown automaton run
 // on all alternatives at once. The state is a set of stacks; each stack is a
-// chain of frames, a frame being the next element to match in one alternative
-// and its parent the place to resume once that alternative ends. The top frame
-// always sits at a byte set. An empty stack (kAccept) means the text so far is
-// a complete sentence of the grammar.
+// chain of frames, a frame being the position to resume at in one alternative
+// and its parent the frame to resume once that alternative ends. A stack is
+// expanded lazily: each byte follows only the alternatives whose first set
+// holds it. The empty stack (kAccept) is a complete sentence.
 //
 // Frames live in one arena and are shared between stacks, so advancing a
-// stack by a byte pushes at most a few frames; the token mask walks the
+// stack by a byte pushes a few frames at most; the token mask walks the
 // vocabulary trie depth first and rolls the arena back after each subtree.
 class GrammarMatcher {
  public:
@@ -51,9 +51,9 @@ class GrammarMatcher {
   };
 
   int32_t push_frame(int32_t pos, int32_t parent);
-  void expand(int32_t pos, int32_t parent, std::vector<int32_t>& out, int depth);
+  void step(int32_t pos, int32_t parent, uint8_t byte, std::vector<int32_t>& out, int depth);
   void advance(const std::vector<int32_t>& from, uint8_t byte, std::vector<int32_t>& out);
-  void remove_duplicates(std::vector<int32_t>& stacks) const;
+  void remove_duplicates(std::vector<int32_t>& stacks);
   void compact();
   void walk_trie(const VocabularyIndex& vocabulary, int32_t node, size_t depth, std::vector<uint64_t>& allowed);
 
@@ -61,6 +61,8 @@ class GrammarMatcher {
   std::vector<Frame> frames_;
   std::vector<int32_t> stacks_;
   std::vector<std::vector<int32_t>> scratch_;  // per trie depth, reused across masks
+  std::vector<uint32_t> seen_top_;             // per element + 1, for remove_duplicates
+  uint32_t epoch_ = 0;
 };
 
 }  // namespace brasa

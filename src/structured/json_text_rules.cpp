@@ -33,23 +33,23 @@ int32_t JsonTextRules::string_char() {
   // character in JSON Schema and a lone one is not a character.
   ByteSet hex_no_d = ByteSet{}.add_range('0', '9').add_range('a', 'c').add_range('A', 'C').add_range('e', 'f').add_range('E', 'F');
   Symbols hex = b.bytes(hex_digits());
-  Symbols unicode_escape_plain = b.literal("\\u") + b.bytes(hex_no_d) + hex + hex + hex;
-  Symbols unicode_escape_d = b.literal("\\u") + b.bytes(ByteSet{}.add('d').add('D')) + b.bytes(byte_range('0', '7')) + hex + hex;
-
   ByteSet short_escapes;
   for (char c : std::string("\"\\/bfnrt")) short_escapes.add(static_cast<uint8_t>(c));
+  int32_t escape = b.add_rule({b.bytes(short_escapes),
+                               b.literal("u") + b.bytes(hex_no_d) + hex + hex + hex,
+                               b.literal("u") + b.bytes(ByteSet{}.add('d').add('D')) + b.bytes(byte_range('0', '7')) + hex + hex});
 
-  // Well-formed UTF-8 only (no overlong forms, surrogates or code points past U+10FFFF).
+  // Well-formed UTF-8 only (no overlong forms, surrogates or code points past
+  // U+10FFFF). Few alternatives keep the matcher fast: each alternative is one
+  // stack per byte inside every string.
+  ByteSet three_byte_leads = byte_range(0xE1, 0xEC).add_range(0xEE, 0xEF);
   char_ = b.add_rule({
       b.bytes(plain_ascii()),
-      b.literal("\\") + b.bytes(short_escapes),
-      unicode_escape_plain,
-      unicode_escape_d,
+      b.literal("\\") + GrammarBuilder::ref(escape),
       b.bytes(byte_range(0xC2, 0xDF)) + b.bytes(tail),
       b.literal("\xE0") + b.bytes(byte_range(0xA0, 0xBF)) + b.bytes(tail),
-      b.bytes(byte_range(0xE1, 0xEC)) + b.bytes(tail) + b.bytes(tail),
+      b.bytes(three_byte_leads) + b.bytes(tail) + b.bytes(tail),
       b.literal("\xED") + b.bytes(byte_range(0x80, 0x9F)) + b.bytes(tail),
-      b.bytes(byte_range(0xEE, 0xEF)) + b.bytes(tail) + b.bytes(tail),
       b.literal("\xF0") + b.bytes(byte_range(0x90, 0xBF)) + b.bytes(tail) + b.bytes(tail),
       b.bytes(byte_range(0xF1, 0xF3)) + b.bytes(tail) + b.bytes(tail) + b.bytes(tail),
       b.literal("\xF4") + b.bytes(byte_range(0x80, 0x8F)) + b.bytes(tail) + b.bytes(tail),
