@@ -72,7 +72,8 @@ void check_config(const ModelInfo& info, const EngineConfig& config) {
 
 }  // namespace
 
-KvPoolSizes size_kv_pools(const KvGeometry& kv, int64_t kv_cache_bytes, int32_t block_size, int64_t max_model_len) {
+KvPoolSizes size_kv_pools(const KvGeometry& kv, int64_t kv_cache_bytes, int32_t block_size, int64_t max_model_len,
+                          int32_t max_num_seqs) {
   KvPoolSizes sizes;
   const double global_bytes = double(block_bytes(kv.n_global_layers, kv, block_size));
   const double local_bytes = double(block_bytes(kv.n_local_layers, kv, block_size));
@@ -86,11 +87,20 @@ KvPoolSizes size_kv_pools(const KvGeometry& kv, int64_t kv_cache_bytes, int32_t 
     return sizes;
   }
 
-  // A sequence of max_model_len tokens holds all its positions in global
-  // blocks and at most one chunk in local blocks: split the bytes in that ratio.
+  // Find the length L at which max_num_seqs equal sequences fill the budget. A
+  // sizing for max_model_len alone would starve the local pool when the model's
+  // context (10M tokens for Llama 4 Scout) dwarfs the chunk.
   const int32_t chunk_blocks = kv.chunk_size / block_size;
-  const double global_need = global_bytes * double(max_model_len);
-  const double local_need = local_bytes * double(std::min<int64_t>(max_model_len, kv.chunk_size));
+  const double global_per_token = global_bytes / block_size;
+  const double local_per_token = local_bytes / block_size;
+  const double chunk = kv.chunk_size;
+  const double bytes_per_sequence = double(kv_cache_bytes) / std::max(max_num_seqs, 1);
+  double length = bytes_per_sequence / (global_per_token + local_per_token);
+  if (length > chunk) length = (bytes_per_sequence - local_per_token * chunk) / global_per_token;
+  length = std::min(length, double(max_model_len));
+
+  const double global_need = global_per_token * length;
+  const double local_need = local_per_token * std::min(length, chunk);
   const double global_share = global_need / (global_need + local_need);
   double n_global = std::floor(double(kv_cache_bytes) * global_share / global_bytes);
   double n_local = std::floor((double(kv_cache_bytes) - n_global * global_bytes) / local_bytes);
@@ -115,7 +125,8 @@ EngineCore::EngineCore(Model& model, const EngineConfig& config)
                           size_kv_pools(model.info().kv, config.kv_cache_bytes, config.block_size,
                                         config.max_model_len > 0 ? config.max_model_len
                                         : model.info().max_context > 0 ? model.info().max_context
-                                                                       : int64_t(1) << 20)))),
+                                                                       : int64_t(1) << 20,
+                                        config.max_num_seqs)))),
       scheduler_(SchedulerConfig{config.max_num_seqs, config.max_num_batched_tokens}, kv_) {
   const ModelInfo& info = model.info();
   if (config.max_model_len > 0 && info.max_context > 0 && config.max_model_len > info.max_context) {

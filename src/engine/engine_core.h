@@ -23,11 +23,12 @@ struct KvPoolSizes {
 };
 
 // Splits kv_cache_bytes between the global pool and the local pool of
-// chunked-local layers in proportion to what a sequence of max_model_len
-// tokens needs from each (all its positions globally, one chunk locally), with
-// at least one chunk of local blocks. Throws brasa::Error when the budget does
-// not hold one block of each.
-KvPoolSizes size_kv_pools(const KvGeometry& kv, int64_t kv_cache_bytes, int32_t block_size, int64_t max_model_len);
+// chunked-local layers. The split fits max_num_seqs sequences of one length L
+// that fill the budget together (L capped at max_model_len): each needs L
+// positions globally and min(L, chunk_size) locally. The local pool gets at
+// least one chunk. Throws brasa::Error when the budget does not hold one block of each.
+KvPoolSizes size_kv_pools(const KvGeometry& kv, int64_t kv_cache_bytes, int32_t block_size, int64_t max_model_len,
+                          int32_t max_num_seqs = 1);
 
 // The engine without its thread. submit() and cancel() are thread-safe and
 // queue their work for step(), which runs one scheduler step and the model on

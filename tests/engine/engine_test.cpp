@@ -439,7 +439,7 @@ TEST(Engine, ThreadedEngineRunsRequests) {
 namespace brasa {
 namespace {
 
-TEST(SizeKvPools, SplitsByNeedAtMaxModelLen) {
+TEST(SizeKvPools, SplitsByNeed) {
   // 64-byte global blocks, 192-byte local blocks (3 layers), 4-block chunks. A
   // 128-token sequence needs 8192 global bytes and 3072 local bytes.
   KvGeometry kv;
@@ -457,6 +457,11 @@ TEST(SizeKvPools, SplitsByNeedAtMaxModelLen) {
   const KvPoolSizes tight = size_kv_pools(kv, 832, 4, 128);
   EXPECT_EQ(tight.n_local_blocks, 4);
   EXPECT_EQ(tight.n_global_blocks, 1);
+
+  // Eight sequences fill 6400 bytes at 12.5 tokens each, inside one chunk: 16 vs 48 bytes a token.
+  const KvPoolSizes shared = size_kv_pools(kv, 6400, 4, 128, 8);
+  EXPECT_EQ(shared.n_global_blocks, 25);
+  EXPECT_EQ(shared.n_local_blocks, 25);
 
   kv.n_local_layers = 0;
   kv.chunk_size = 0;
