@@ -19,6 +19,26 @@ class JinjaChatTemplate : public ChatTemplate {
   explicit JinjaChatTemplate(const std::string& source) : source_(source), template_(source) {}
 
   std::string render(const ChatTemplateInputs& inputs) const override {
+    try {
+      return template_.render(make_variables(inputs), render_options(inputs));
+    } catch (const std::runtime_error& error) {
+      if (dynamic_cast<const TemplateError*>(&error)) throw;
+      throw TemplateError(std::string("chat template inputs: ") + error.what());
+    }
+  }
+
+  bool supports_tools() const override { return template_.uses_variable("tools"); }
+
+  std::string source() const override { return source_; }
+
+ private:
+  static jinja::RenderOptions render_options(const ChatTemplateInputs& inputs) {
+    jinja::RenderOptions options;
+    options.now = inputs.now;
+    return options;
+  }
+
+  static jinja::Value make_variables(const ChatTemplateInputs& inputs) {
     jinja::Value variables = jinja::Value::dict();
     jinja::ValueDict& dict = variables.as_dict();
     dict.set(jinja::Value("messages"), jinja::Value::from_json(inputs.messages));
@@ -31,16 +51,9 @@ class JinjaChatTemplate : public ChatTemplate {
         dict.set(jinja::Value(it.key()), jinja::Value::from_json(it.value()));
       }
     }
-    jinja::RenderOptions options;
-    options.now = inputs.now;
-    return template_.render(variables, options);
+    return variables;
   }
 
-  bool supports_tools() const override { return template_.uses_variable("tools"); }
-
-  std::string source() const override { return source_; }
-
- private:
   std::string source_;
   jinja::Template template_;
 };

@@ -18,6 +18,14 @@ class EvalError : public std::runtime_error {
   explicit EvalError(const std::string& message) : std::runtime_error(message) {}
 };
 
+// The largest string or list one operation may build. Templates that double a
+// value in a loop would otherwise exhaust memory before the output limit applies.
+constexpr size_t kMaxStringBytes = 64u << 20;
+constexpr size_t kMaxListItems = 1u << 22;
+
+// Throws EvalError when `size` exceeds `limit`.
+void check_size(size_t size, size_t limit, const char* what);
+
 // Applies the filter `name` to `input`. Throws EvalError naming an unknown filter.
 Value apply_filter(const std::string& name, const Value& input, const CallArgs& args);
 bool has_filter(const std::string& name);

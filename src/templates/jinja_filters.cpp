@@ -443,6 +443,7 @@ Value join_filter(const Value& value, const CallArgs& args) {
     if (!first) out += separator;
     first = false;
     out += (attribute && !attribute->is_none() ? lookup_attribute(item, attribute->str()) : item).str();
+    check_size(out.size(), kMaxStringBytes, "string length in bytes");
   }
   return Value(out);
 }

@@ -21,7 +21,7 @@ namespace brasa::jinja {
 // memory or time.
 struct RenderLimits {
   size_t max_output_bytes = 64u << 20;     // rendered text, including macro and block-set output
-  size_t max_loop_iterations = 1u << 22;   // all loop iterations of one render together
+  size_t max_loop_iterations = 1u << 20;   // all loop iterations of one render together
   size_t max_call_depth = 256;             // nested macro calls and recursive loops
 };
 

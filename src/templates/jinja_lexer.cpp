@@ -1,5 +1,6 @@
 #include "templates/jinja_lexer.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include "templates/jinja_error.h"
@@ -143,7 +144,11 @@ std::string decode_string_literal(const std::string& body) {
 
 class Lexer {
  public:
-  explicit Lexer(const std::string& source) : source_(normalize_newlines(source)) {}
+  explicit Lexer(const std::string& source) : source_(normalize_newlines(source)) {
+    for (size_t i = 0; i < source_.size(); ++i) {
+      if (source_[i] == '\n') newlines_.push_back(i);
+    }
+  }
 
   std::vector<Token> run() {
     while (pos_ < source_.size()) {
@@ -175,7 +180,11 @@ class Lexer {
     if (!text.empty()) tokens_.push_back(Token{Token::Type::Text, text, line_at(pos_)});
   }
 
-  int line_at(size_t pos) const { return 1 + count_lines(source_, 0, pos); }
+  // 1-based line of byte `pos`: one plus the newlines before it.
+  int line_at(size_t pos) const {
+    auto before = std::lower_bound(newlines_.begin(), newlines_.end(), pos);
+    return 1 + static_cast<int>(before - newlines_.begin());
+  }
 
   // Whether the tag at `tag` is `{% raw %}`; sets `body` to where the raw text starts.
   bool match_raw_begin(size_t tag, size_t& body, bool& strip_after) const {
@@ -406,6 +415,7 @@ class Lexer {
   }
 
   std::string source_;
+  std::vector<size_t> newlines_;  // offsets of '\n' in source_, ascending
   size_t pos_ = 0;
   bool line_starting_ = true;
   std::vector<Token> tokens_;

@@ -120,6 +120,7 @@ std::string replace_string(const std::string& s, const std::string& old_text, co
     if (found == std::string::npos) break;
     out.append(s, start, found - start);
     out += new_text;
+    check_size(out.size(), kMaxStringBytes, "string length in bytes");
     start = found + old_text.size();
     ++done;
   }
@@ -371,6 +372,7 @@ Value string_method(const std::string& s, const std::string& name, const CallArg
       if (!first) out += s;
       first = false;
       out += item.as_string();
+      check_size(out.size(), kMaxStringBytes, "string length in bytes");
     }
     return Value(out);
   }

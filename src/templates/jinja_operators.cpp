@@ -61,12 +61,12 @@ int64_t floor_div(int64_t a, int64_t b) {
 Value repeat(const Value& sequence, int64_t count) {
   if (count < 0) count = 0;
   if (sequence.is_string()) {
-    if (sequence.as_string().size() * static_cast<size_t>(count) > (64u << 20)) throw EvalError("repeated string is too large");
+    check_size(sequence.as_string().size() * static_cast<size_t>(count), kMaxStringBytes, "string length in bytes");
     std::string out;
     for (int64_t i = 0; i < count; ++i) out += sequence.as_string();
     return sequence.is_safe() ? Value::safe_string(std::move(out)) : Value(std::move(out));
   }
-  if (sequence.as_list().size() * static_cast<size_t>(count) > (1u << 22)) throw EvalError("repeated list is too large");
+  check_size(sequence.as_list().size() * static_cast<size_t>(count), kMaxListItems, "list length");
   ValueList out;
   for (int64_t i = 0; i < count; ++i) out.insert(out.end(), sequence.as_list().begin(), sequence.as_list().end());
   Value result = Value::list(std::move(out));
@@ -99,12 +99,20 @@ int compare_order(const std::string& op, const Value& a, const Value& b) {
 
 }  // namespace
 
+void check_size(size_t size, size_t limit, const char* what) {
+  if (size > limit) throw EvalError(std::string(what) + " exceeds the limit of " + std::to_string(limit));
+}
+
 void require_defined(const Value& value) {
   if (value.is_undefined()) throw EvalError(value.undefined_message());
 }
 
 Value binary_operation(const std::string& op, const Value& left, const Value& right) {
-  if (op == "~") return Value(left.str() + right.str());
+  if (op == "~") {
+    std::string l = left.str(), r = right.str();
+    check_size(l.size() + r.size(), kMaxStringBytes, "string length in bytes");
+    return Value(l + r);
+  }
   require_defined(left);
   require_defined(right);
 
@@ -112,6 +120,7 @@ Value binary_operation(const std::string& op, const Value& left, const Value& ri
     if (both_integral(left, right)) return checked_integer(static_cast<__int128>(left.as_int()) + right.as_int());
     if (left.is_number() && right.is_number()) return Value(left.as_double() + right.as_double());
     if (left.is_string() && right.is_string()) {
+      check_size(left.as_string().size() + right.as_string().size(), kMaxStringBytes, "string length in bytes");
       if (left.is_safe() || right.is_safe()) {
         std::string l = left.is_safe() ? left.as_string() : html_escape(left.as_string());
         std::string r = right.is_safe() ? right.as_string() : html_escape(right.as_string());
@@ -120,6 +129,7 @@ Value binary_operation(const std::string& op, const Value& left, const Value& ri
       return Value(left.as_string() + right.as_string());
     }
     if (left.is_list() && right.is_list() && left.is_tuple() == right.is_tuple()) {
+      check_size(left.as_list().size() + right.as_list().size(), kMaxListItems, "list length");
       ValueList items = left.as_list();
       items.insert(items.end(), right.as_list().begin(), right.as_list().end());
       Value result = Value::list(std::move(items));

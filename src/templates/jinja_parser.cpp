@@ -11,6 +11,11 @@ namespace {
 
 using T = Token::Type;
 
+// Nesting deeper than this (brackets, unary operators, blocks) is rejected, so a
+// hostile template cannot overflow the stack of the recursive-descent parser or
+// of the interpreter that walks the tree.
+constexpr int kMaxNesting = 200;
+
 class Parser {
  public:
   explicit Parser(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
@@ -138,6 +143,7 @@ class Parser {
   }
 
   NodePtr parse_statement() {
+    NestingGuard guard(*this);
     const Token& token = current();
     const std::string& tag = token.value;
     if (tag == "if") return parse_if();
@@ -410,6 +416,7 @@ class Parser {
   }
 
   ExprPtr parse_not() {
+    NestingGuard guard(*this);
     if (is_name("not")) {
       int line = advance().line;
       auto expr = make_expr(Expr::Kind::Unary, line);
@@ -490,6 +497,7 @@ class Parser {
   }
 
   ExprPtr parse_unary(bool with_filter) {
+    NestingGuard guard(*this);
     ExprPtr node;
     if (is_op("-") || is_op("+")) {
       const Token& op = advance();
@@ -744,8 +752,20 @@ class Parser {
     return test;
   }
 
+  // Counts one level of nesting while alive.
+  struct NestingGuard {
+    Parser& parser;
+    explicit NestingGuard(Parser& p) : parser(p) {
+      if (++parser.nesting_ > kMaxNesting) {
+        parser.fail("template nesting exceeds the limit of " + std::to_string(kMaxNesting) + " levels");
+      }
+    }
+    ~NestingGuard() { --parser.nesting_; }
+  };
+
   std::vector<Token> tokens_;
   size_t pos_ = 0;
+  int nesting_ = 0;
 };
 
 }  // namespace

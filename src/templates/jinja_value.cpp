@@ -117,8 +117,15 @@ Value Value::function(std::string name, Function fn) {
 
 namespace {
 
+// JSON nested deeper than this is rejected: every walk over a Value (repr, tojson,
+// equality) recurses once per level.
+constexpr int kMaxJsonDepth = 512;
+
 template <typename Json>
-Value value_from_json(const Json& j) {
+Value value_from_json(const Json& j, int depth = 0) {
+  if (depth > kMaxJsonDepth) {
+    throw std::runtime_error("JSON input nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
   switch (j.type()) {
     case nlohmann::json::value_t::null:
       return Value::none();
@@ -138,12 +145,12 @@ Value value_from_json(const Json& j) {
     case nlohmann::json::value_t::array: {
       ValueList items;
       items.reserve(j.size());
-      for (const auto& item : j) items.push_back(value_from_json(item));
+      for (const auto& item : j) items.push_back(value_from_json(item, depth + 1));
       return Value::list(std::move(items));
     }
     case nlohmann::json::value_t::object: {
       Value d = Value::dict();
-      for (auto it = j.begin(); it != j.end(); ++it) d.as_dict().set(Value(it.key()), value_from_json(it.value()));
+      for (auto it = j.begin(); it != j.end(); ++it) d.as_dict().set(Value(it.key()), value_from_json(it.value(), depth + 1));
       return d;
     }
     default:

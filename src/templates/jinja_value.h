@@ -47,6 +47,7 @@ class Value {
   static Value namespace_object();
   // `name` is what error messages call the callable.
   static Value function(std::string name, Function fn);
+  // Converts JSON data; throws std::runtime_error for JSON nested deeper than 512 levels.
   static Value from_json(const nlohmann::json& j);
   static Value from_json(const nlohmann::ordered_json& j);
 

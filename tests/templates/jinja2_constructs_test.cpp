@@ -5,22 +5,17 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "templates/chat_template.h"
 #include "templates/jinja_interpreter.h"
+#include "templates/jinja2_reference.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-// 2025-12-04 00:00:00 UTC, the time strftime_now() formats on both sides.
-constexpr std::time_t kNow = 1764806400;
 
 fs::path cases_path() { return fs::path(BRASA_SOURCE_DIR) / "tests/templates/constructs.json"; }
 
@@ -30,20 +25,8 @@ nlohmann::ordered_json load_cases() {
 }
 
 const nlohmann::json& expected_results() {
-  static const nlohmann::json results = [] {
-    setenv("TZ", "UTC", 1);
-    tzset();
-    std::string command = "/usr/bin/python3 " + std::string(BRASA_SOURCE_DIR) + "/tools/templates/render_jinja2.py" +
-                          " --now " + std::to_string(kNow) + " --cases '" + cases_path().string() + "'";
-    FILE* pipe = popen(command.c_str(), "r");
-    if (!pipe) return nlohmann::json();
-    std::string output;
-    char buffer[65536];
-    size_t n;
-    while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
-    if (pclose(pipe) != 0) return nlohmann::json();
-    return nlohmann::json::parse(output, nullptr, false);
-  }();
+  static const nlohmann::json results =
+      brasa::test::run_jinja2_reference({"--cases", cases_path().string()}, {cases_path()});
   return results;
 }
 
@@ -70,7 +53,7 @@ TEST_P(Jinja2Construct, MatchesPythonJinja2) {
   SCOPED_TRACE("template: " + source);
 
   brasa::jinja::RenderOptions options;
-  options.now = kNow;
+  options.now = brasa::test::kReferenceNow;
   brasa::jinja::Value variables = brasa::jinja::Value::from_json(test_case["variables"]);
 
   if (expected.contains("error")) {

@@ -6,28 +6,16 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "templates/chat_template.h"
+#include "templates/jinja2_reference.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-// 2025-12-04 00:00:00 UTC; strftime_now() renders this date on both sides.
-constexpr std::time_t kNow = 1764806400;
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 fs::path conversations_path() { return fs::path(BRASA_SOURCE_DIR) / "tests/templates/conversations.json"; }
 
@@ -44,22 +32,15 @@ std::vector<std::string> template_paths() {
   return paths;
 }
 
-// Runs the Python renderer once for all templates and caches its JSON output.
 const nlohmann::json& expected_results() {
   static const nlohmann::json results = [] {
-    setenv("TZ", "UTC", 1);
-    tzset();
-    std::string command = "/usr/bin/python3 " + std::string(BRASA_SOURCE_DIR) + "/tools/templates/render_jinja2.py" +
-                          " --now " + std::to_string(kNow) + " --conversations '" + conversations_path().string() + "'";
-    for (const std::string& path : template_paths()) command += " '" + path + "'";
-    FILE* pipe = popen(command.c_str(), "r");
-    if (!pipe) return nlohmann::json();
-    std::string output;
-    char buffer[65536];
-    size_t n;
-    while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
-    if (pclose(pipe) != 0) return nlohmann::json();
-    return nlohmann::json::parse(output, nullptr, false);
+    std::vector<std::string> arguments = {"--conversations", conversations_path().string()};
+    std::vector<fs::path> inputs = {conversations_path()};
+    for (const std::string& path : template_paths()) {
+      arguments.push_back(path);
+      inputs.push_back(path);
+    }
+    return brasa::test::run_jinja2_reference(arguments, inputs);
   }();
   return results;
 }
@@ -72,7 +53,7 @@ brasa::ChatTemplateInputs inputs_for(const nlohmann::ordered_json& conversation)
   inputs.bos_token = conversation.value("bos_token", "");
   inputs.eos_token = conversation.value("eos_token", "");
   inputs.extra = conversation.value("extra", nlohmann::ordered_json::object());
-  inputs.now = kNow;
+  inputs.now = brasa::test::kReferenceNow;
   return inputs;
 }
 
@@ -92,12 +73,12 @@ TEST_P(Jinja2Golden, MatchesPythonJinja2) {
   ASSERT_TRUE(results.is_object()) << "tools/templates/render_jinja2.py failed to run with /usr/bin/python3";
   const std::string& path = GetParam();
   ASSERT_TRUE(results.contains(path)) << path;
-  nlohmann::ordered_json conversations = nlohmann::ordered_json::parse(read_file(conversations_path()));
+  nlohmann::ordered_json conversations = nlohmann::ordered_json::parse(brasa::test::read_text(conversations_path()));
   const nlohmann::json& expected = results[path];
   ASSERT_EQ(expected.size(), conversations.size());
 
   std::unique_ptr<brasa::ChatTemplate> chat_template;
-  ASSERT_NO_THROW(chat_template = brasa::make_jinja_chat_template(read_file(path)));
+  ASSERT_NO_THROW(chat_template = brasa::make_jinja_chat_template(brasa::test::read_text(path)));
   for (size_t i = 0; i < conversations.size(); ++i) {
     std::string name = conversations[i].value("name", std::to_string(i));
     brasa::ChatTemplateInputs inputs = inputs_for(conversations[i]);
