@@ -516,3 +516,39 @@ TEST(Engine, SeededSamplingIndependentOfBatch) {
 
 }  // namespace
 }  // namespace brasa
+
+namespace brasa {
+namespace {
+
+TEST(Engine, PrefillChunksShareStepsWithDecode) {
+  const ModelInfo info = fake_model_info(kVocab, 0);
+  FakeModel model(info);
+  EngineCore core(model, small_config(400, 10));
+  Result a;
+  Result b;
+  ASSERT_EQ(core.submit(greedy_request("a", {1, 2, 3}, 20), collect(a)), SubmitResult::Accepted);
+  core.step();
+  core.step();
+  const std::vector<int32_t> long_prompt(35, 9);
+  ASSERT_EQ(core.submit(greedy_request("b", long_prompt, 3), collect(b)), SubmitResult::Accepted);
+  for (int i = 0; i < 4; ++i) core.step();
+
+  // Steps 3 to 6: a decodes one token in each while b's prompt arrives in chunks of 9.
+  ASSERT_EQ(model.steps.size(), 6u);
+  for (size_t s = 2; s < 6; ++s) {
+    SCOPED_TRACE("step " + std::to_string(s));
+    ASSERT_EQ(model.steps[s].size(), 2u);
+    EXPECT_EQ(model.steps[s][0].n_tokens, 1);
+    EXPECT_EQ(model.steps[s][1].start_pos, int32_t(s - 2) * 9);
+    EXPECT_EQ(model.steps[s][1].n_tokens, s < 5 ? 9 : 8);
+  }
+  EXPECT_EQ(a.tokens.size(), 6u);
+  EXPECT_EQ(b.tokens.size(), 1u);
+
+  run_until_idle(core);
+  EXPECT_EQ(a.tokens, reference_greedy({1, 2, 3}, 20, info));
+  EXPECT_EQ(b.tokens, reference_greedy(long_prompt, 3, info));
+}
+
+}  // namespace
+}  // namespace brasa

@@ -27,10 +27,10 @@ float* slot(const KvPool& pool, int32_t block, int32_t pos) {
   return pool.keys(block, 0) + size_t(pos % pool.block_size) * size_t(pool.head_dim);
 }
 
-int32_t table_entry(const int32_t* table, int32_t n, int32_t pos, int32_t block_size, const char* what) {
+int32_t table_entry(const int32_t* table, int32_t n, int32_t pos, int32_t block_size, const char* table_name) {
   const int32_t i = pos / block_size;
   if (table == nullptr || i >= n || table[i] < 0) {
-    throw std::runtime_error(std::string(what) + " block table has no block for position " + std::to_string(pos));
+    throw std::runtime_error(std::string(table_name) + " block table has no block for position " + std::to_string(pos));
   }
   return table[i];
 }

@@ -1,12 +1,12 @@
 #pragma once
 
-// A Model for engine tests that keeps its state only in the KV pools: each step
+// A Model for engine tests that keeps its state only in the KV pools. Each step
 // writes (token, position) of its new tokens into the slots its block tables
-// name, then derives every logits row from a hash of the tokens it reads back
-// through the block tables at the positions that token attends to. A paging
-// bug (wrong block, stale block, missing write) changes the hash and therefore
-// the greedy output, which tests compare with reference_logits() computed
-// from the true token list.
+// name. It then derives every logits row from a hash of the tokens it reads
+// back through the block tables at the positions that token attends to. A
+// paging bug (wrong block, stale block, missing write) changes the hash and
+// with it the greedy output, which tests compare with reference_logits()
+// computed from the true token list.
 
 #include <cstdint>
 #include <stdexcept>
