@@ -18,7 +18,7 @@
 namespace {
 
 // The shared/ folder: $BRASA_SHARED_DIR, or ../shared beside the checkout
-// that holds this file.
+// that contains this file.
 std::string bench_shared_dir() {
   if (const char* from_environment = std::getenv("BRASA_SHARED_DIR")) return from_environment;
   std::string source = __FILE__;
@@ -46,10 +46,10 @@ const json& bench_schema() {
   return schema;
 }
 
-std::shared_ptr<const VocabularyIndex> vocabulary_for(int64_t which) {
+std::shared_ptr<const VocabularyIndex> vocabulary_for(int64_t llama_version) {
   static std::shared_ptr<const VocabularyIndex> llama3 = testing::llama3_vocabulary();
   static std::shared_ptr<const VocabularyIndex> llama4 = testing::llama4_vocabulary();
-  return which == 3 ? llama3 : llama4;
+  return llama_version == 3 ? llama3 : llama4;
 }
 
 // Matcher states to mask from: the text generated so far.

@@ -1,5 +1,7 @@
 #include "structured/grammar_constraint.h"
 
+#include <algorithm>
+
 #include "structured/grammar_matcher.h"
 
 namespace brasa {
@@ -30,6 +32,13 @@ void GrammarConstraint::mask(std::vector<uint8_t>& allowed) {
   bool only_end = ended_ || matcher_->is_dead() || matcher_->must_end();
   bool end_allowed = only_end || matcher_->can_end();
 
+  // End-of-sequence tokens are special, so the text mask below clears them;
+  // keep what the caller had for them (the contract only ever clears entries).
+  std::vector<uint8_t> eos_entries;
+  for (int32_t id : vocabulary.eos_ids()) {
+    eos_entries.push_back(id >= 0 && static_cast<size_t>(id) < allowed.size() ? allowed[id] : 0);
+  }
+
   if (only_end) {
     std::fill(allowed.begin(), allowed.end(), 0);
   } else {
@@ -49,10 +58,10 @@ void GrammarConstraint::mask(std::vector<uint8_t>& allowed) {
     for (size_t id = n; id < allowed.size(); ++id) allowed[id] = 0;
   }
 
-  if (end_allowed) {
-    for (int32_t id : vocabulary.eos_ids()) {
-      if (id >= 0 && static_cast<size_t>(id) < allowed.size()) allowed[id] = 1;
-    }
+  const std::vector<int32_t>& eos_ids = vocabulary.eos_ids();
+  for (size_t i = 0; i < eos_ids.size(); ++i) {
+    int32_t id = eos_ids[i];
+    if (id >= 0 && static_cast<size_t>(id) < allowed.size()) allowed[id] = end_allowed ? eos_entries[i] : 0;
   }
 }
 

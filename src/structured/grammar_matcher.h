@@ -12,9 +12,9 @@
 namespace brasa {
 
 // Matches text against a Grammar byte by byte, like a pushdown automaton run
-// on all alternatives at once. The state is a set of stacks; each stack is a
-// chain of frames, a frame being the position to resume at in one alternative
-// and its parent the frame to resume once that alternative ends. A stack is
+// on all alternatives at once. The state is a set of stacks, each a chain of
+// frames. A frame is the position to resume at in one alternative, and its
+// parent is the frame to resume once that alternative ends. A stack is
 // expanded lazily: each byte follows only the alternatives whose first set
 // holds it. The empty stack (kAccept) is a complete sentence.
 //

@@ -44,9 +44,8 @@ class SchemaCompiler {
   GrammarBuilder& builder() { return builder_; }
   JsonTextRules& text() { return text_; }
 
-  // Compiles `schema` (found at `path`) inside the document `root`, which
-  // $ref pointers resolve against; `root_key` tells documents apart in the
-  // $ref cache.
+  // Compiles the document `root` (found at `path`), which its $ref pointers
+  // resolve against. `root_key` keeps documents apart in the $ref cache.
   int32_t compile_document(const json& root, const std::string& root_key, const std::string& path) {
     root_ = &root;
     root_key_ = root_key;

@@ -38,22 +38,26 @@ class SchemaError : public std::runtime_error {
 // Rejected: pattern, patternProperties, multipleOf, uniqueItems: true,
 // minProperties, maxProperties, prefixItems, contains, propertyNames, not,
 // if/then/else, dependentRequired, dependentSchemas, unevaluatedProperties,
-// unevaluatedItems, allOf with several members, remote $ref, other formats.
+// unevaluatedItems, allOf with several members, remote $ref, other formats,
+// and $ref, anyOf, oneOf or allOf beside other validation keywords.
 // Unknown keywords are ignored, as JSON Schema prescribes.
 //
 // The grammar accepts a subset of the valid documents, chosen so generation
 // stays bounded and valid:
 //   - properties appear in the order of the schema object (nlohmann::json sorts
-//     them by name), each at most once; extra properties follow them;
+//     them by name), each at most once, and extra properties follow them;
 //   - an object with properties and no additionalProperties gets no extra
-//     properties, and extra property names are ASCII without escapes;
-//   - integers have at most 16 digits (17 with bounds that need them), numbers at
-//     most 16 integer digits, 16 fraction digits and a 2-digit exponent;
-//     a number with bounds has integral bounds rounded inward and no exponent;
+//     properties except required names missing from properties; extra
+//     property names are ASCII without escapes;
+//   - integers have at most 16 digits; numbers have at most 16 integer
+//     digits, 16 fraction digits and a 2-digit exponent; bounds must be below
+//     1e16 in magnitude, and a bounded number has its bounds rounded inward to
+//     integers and no exponent;
 //   - strings never contain \u escapes of UTF-16 surrogates;
-//   - dates exclude February 29.
-// NOTE: oneOf is compiled like anyOf, so a document matching two branches is
-// produced but fails oneOf validation; keep oneOf branches disjoint.
+//   - dates have years 1000-9999 and exclude February 29, and times exclude
+//     leap seconds.
+// NOTE: oneOf is compiled like anyOf, so a document that matches two branches
+// can be produced and then fails oneOf validation. Keep oneOf branches disjoint.
 Grammar compile_json_schema(const nlohmann::json& schema);
 
 // A grammar for any JSON object ({"type": "json_object"}).

@@ -99,9 +99,9 @@ int32_t JsonTextRules::any_number() {
   return number_;
 }
 
-// Decimal strings of the same width from `low` to `high` (digit by digit, as in
-// the usual range-to-regex construction): equal leading digits are fixed;
-// otherwise the low edge, the full middle and the high edge are alternatives.
+// Decimal strings of the same width from `low` to `high`, built digit by digit
+// as in the usual range-to-regex construction. Equal leading digits are fixed.
+// Otherwise the low edge, the full middle and the high edge are alternatives.
 Symbols JsonTextRules::fixed_width_range(const std::string& low, const std::string& high) {
   if (low.empty()) return {};
   if (low == std::string(low.size(), '0') && high == std::string(high.size(), '9')) {

@@ -29,8 +29,8 @@ class JsonTextRules {
   // A string in the given format, or -1 when the format is not supported.
   int32_t string_format(const std::string& format);
 
-  // A string that is none of `names`: printable ASCII without escapes, so that
-  // no escaped spelling can equal a name.
+  // A string that differs from every one of `names`. It is printable ASCII
+  // without escapes, so that no escaped spelling can equal a name.
   int32_t string_excluding(const std::set<std::string>& names);
 
   // An integer (or, with integer == false, a decimal number without exponent)

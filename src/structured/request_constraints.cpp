@@ -192,7 +192,7 @@ StructuredOutputPlan plan_structured_output(const StructuredOutputRequest& reque
         json parameters = function.value("parameters", json({{"type", "object"}}));
         forced.push_back({names[i], parameters, "tools[" + std::to_string(i) + "].function.parameters"});
       }
-      // A named choice forces one call, whatever parallel_tool_calls says.
+      // A named choice forces exactly one call, whatever the value of parallel_tool_calls.
       bool allow_several = parallel && !named;
       json key = json::array();
       for (const ForcedTool& tool : forced) key.push_back({tool.name, tool.parameters});

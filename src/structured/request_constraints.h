@@ -38,9 +38,9 @@ struct StructuredOutputPlan {
   // with finish_reason "tool_calls".
   bool expect_tool_calls = false;
 
-  // The tools to show the model: all of them, or the one tool_choice names;
-  // an empty array when tool_choice is "none" or there are no tools. When the
-  // chat template does not read `tools`, pass them to add_tool_system_prompt.
+  // The tools to show the model: all of them, or the one tool_choice names.
+  // Empty when tool_choice is "none" or there are no tools. When the chat
+  // template does not read `tools`, pass them to add_tool_system_prompt.
   nlohmann::json tools = nlohmann::json::array();
 
   std::optional<StructuredOutputError> error;  // set: reject the request, nothing else is set

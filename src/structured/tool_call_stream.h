@@ -20,7 +20,7 @@ struct ToolCallDelta {
   std::string arguments;  // fragment, may be empty
 };
 
-// What one feed() or finish() adds to the stream; either part may be empty.
+// The output of one feed() or finish() call. Either part may be empty.
 struct StreamDelta {
   std::string content;
   std::vector<ToolCallDelta> tool_calls;
@@ -34,10 +34,10 @@ struct StreamDelta {
 // arguments once the call closes. finish() flushes held text.
 //
 // The assembled content and calls equal parse_tool_calls on the whole text
-// unless the call region breaks after a call's name was sent: the stream cannot
-// take that call back, so it keeps the sent calls (a named call that never
-// closed gets "{}" arguments) and sends the unparsed rest as content, where
-// parse_tool_calls returns the whole text as content. Examples: an unclosed
+// unless the call region breaks after a call's name was sent. The stream
+// cannot take that call back, so it keeps the sent calls and sends the
+// unparsed rest as content (a named call that never closed gets "{}"
+// arguments). parse_tool_calls returns such a text whole as content. Examples: an unclosed
 // list "[f(a=1)", or text after the calls "[f(a=1)] and more".
 class ToolCallStreamParser {
  public:

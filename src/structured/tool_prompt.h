@@ -8,7 +8,7 @@ namespace brasa {
 
 // The Llama 4 zero-shot tool convention for chat templates that do not read
 // `tools`: the function definitions go into the system message as a JSON list,
-// with an instruction to answer with a pythonic call list,
+// with an instruction to reply with a pythonic call list,
 // [func_name(param1=value1, param2=value2), ...].
 
 // Returns the system-prompt text that lists `tools` (OpenAI tool objects).

@@ -1,7 +1,7 @@
-// Random sampling under the mask, checked by an independent validator: for
-// many schemas and seeds, tokens are drawn at random among those the
-// constraint allows (from the real Llama 3 vocabulary), and every finished
-// output must parse and validate with python3-jsonschema.
+// Random sampling under the mask, checked by an independent validator. For
+// many schemas and seeds, tokens of the real Llama 3 vocabulary are drawn at
+// random among those the constraint allows. Every finished output must parse
+// and validate with python3-jsonschema.
 
 #include <cstdio>
 #include <cstdlib>
@@ -29,9 +29,9 @@ const std::shared_ptr<const VocabularyIndex>& vocabulary() {
 }
 
 // Draws tokens among those the constraint allows until it completes, EOS is
-// drawn or max_tokens pass. Half of the draws prefer tokens holding a JSON
-// delimiter, so strings and arrays close within a test's budget; the rest are
-// uniform over the allowed set.
+// drawn or max_tokens pass. Half of the draws prefer tokens that contain a
+// JSON delimiter, so strings and arrays close within a test's budget. The
+// rest are uniform over the allowed set.
 struct Sample {
   std::string text;
   bool finished = false;
@@ -208,7 +208,7 @@ TEST(SchemaSampling, OutputsValidateWithJsonschema) {
   }
   pairs.close();
 
-  // Most samples must finish, or the check below says little.
+  // Most samples must finish, or the validation below covers little.
   EXPECT_GE(n_finished, n_total * 8 / 10);
   std::string report = run_validator(pairs_path);
   EXPECT_EQ(report.find("invalid output"), std::string::npos) << report;

@@ -93,7 +93,7 @@ TEST(ToolCallParser, JsonForms) {
 }
 
 TEST(ToolCallParser, PlainJsonIsContent) {
-  // A JSON object without "parameters"/"arguments" is an answer, not a call.
+  // A JSON object without "parameters" or "arguments" is content, not a call.
   std::string text = R"({"name": "Bob", "age": 3})";
   ParsedToolOutput out = parse_tool_calls(text);
   EXPECT_TRUE(out.tool_calls.empty());
