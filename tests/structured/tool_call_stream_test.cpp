@@ -1,4 +1,5 @@
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -134,6 +135,40 @@ TEST(ToolCallStream, BrokenCallAfterSentCallBecomesContent) {
   Assembled trailing = stream("[f(a=1)] trailing words", 3);
   ASSERT_EQ(trailing.names.size(), 1u);
   EXPECT_EQ(trailing.content, "] trailing words");
+}
+
+}  // namespace
+}  // namespace brasa
+
+namespace brasa {
+namespace {
+
+// Random texts over the characters of call syntax: nothing crashes, and text
+// that holds no call comes back unchanged as content, whole or streamed.
+TEST(ToolCallStream, RandomTextNeverLosesContent) {
+  const std::string alphabet = "[](){}\"'=,;: \\<|>_abxy01.-\n";
+  const std::string pieces[] = {"<|python_start|>", "<|python_end|>", "f(", "x=", "{\"name\": \"f\", ", "\"parameters\": {}}", "[g(a=1)]"};
+  std::mt19937 rng(42);
+  for (int round = 0; round < 3000; ++round) {
+    std::string text;
+    int length = static_cast<int>(rng() % 40);
+    for (int i = 0; i < length; ++i) {
+      if (rng() % 6 == 0) {
+        text += pieces[rng() % 7];
+      } else {
+        text += alphabet[rng() % alphabet.size()];
+      }
+    }
+
+    ParsedToolOutput whole = parse_tool_calls(text);
+    if (whole.tool_calls.empty()) EXPECT_EQ(whole.content, text);
+    for (const ToolCall& call : whole.tool_calls) EXPECT_TRUE(nlohmann::json::accept(call.arguments)) << call.arguments;
+
+    Assembled streamed = stream(text, 1 + rng() % 5);
+    EXPECT_TRUE(streamed.index_order_ok) << text;
+    if (streamed.names.empty()) EXPECT_EQ(streamed.content, text);
+    for (const std::string& arguments : streamed.arguments) EXPECT_TRUE(nlohmann::json::accept(arguments)) << text;
+  }
 }
 
 }  // namespace
