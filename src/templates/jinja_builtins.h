@@ -24,7 +24,7 @@ constexpr size_t kMaxStringBytes = 64u << 20;
 constexpr size_t kMaxListItems = 1u << 22;
 
 // Throws EvalError when `size` exceeds `limit`.
-void check_size(size_t size, size_t limit, const char* what);
+void check_size(size_t size, size_t limit, const char* quantity);
 
 // Applies the filter `name` to `input`. Throws EvalError naming an unknown filter.
 Value apply_filter(const std::string& name, const Value& input, const CallArgs& args);
@@ -53,7 +53,7 @@ Value get_index(const Value& object, const Value& index, bool& found);
 Value slice_value(const Value& object, std::optional<int64_t> start, std::optional<int64_t> stop,
                   std::optional<int64_t> step);
 
-// Iteration as `for` sees it: list items, dict keys, string characters.
+// Returns the items a for loop visits: list items, dict keys, string characters.
 ValueList iterate(const Value& value);
 
 // Raises EvalError for an undefined value that is used beyond printing or testing.

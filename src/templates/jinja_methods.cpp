@@ -305,16 +305,19 @@ int64_t optional_int(const CallArgs& args, size_t index, const std::string& name
 
 Value string_method(const std::string& s, const std::string& name, const CallArgs& args) {
   const std::string method = "str." + name;
+
   if (name == "strip" || name == "lstrip" || name == "rstrip") {
     std::optional<Value> chars = args.get(0, "chars");
     return Value(strip_string(s, chars ? &*chars : nullptr, name != "rstrip", name != "lstrip"));
   }
+
   if (name == "split" || name == "rsplit") {
     std::optional<Value> separator = args.get(0, "sep");
     int64_t max_split = optional_int(args, 1, "maxsplit", -1);
     const Value* sep = separator ? &*separator : nullptr;
     return Value::list(name == "split" ? split_string(s, sep, max_split) : rsplit_string(s, sep, max_split));
   }
+
   if (name == "splitlines") {
     ValueList lines;
     size_t start = 0;
@@ -328,18 +331,25 @@ Value string_method(const std::string& s, const std::string& name, const CallArg
     if (start < s.size()) lines.push_back(Value(s.substr(start)));
     return Value::list(std::move(lines));
   }
+
   if (name == "startswith" || name == "endswith") {
     return Value(matches_affix(s, required_argument(args, 0, "prefix", method), name == "startswith", method));
   }
+
   if (name == "replace") {
     const std::string& old_text = string_argument(required_argument(args, 0, "old", method), method);
     const std::string& new_text = string_argument(required_argument(args, 1, "new", method), method);
     return Value(replace_string(s, old_text, new_text, optional_int(args, 2, "count", -1)));
   }
+
   if (name == "upper") return Value(upper(s));
+
   if (name == "lower" || name == "casefold") return Value(lower(s));
+
   if (name == "title") return Value(python_title(s));
+
   if (name == "capitalize") return Value(python_capitalize(s));
+
   if (name == "swapcase") {
     std::string out;
     size_t pos = 0;
@@ -349,6 +359,7 @@ Value string_method(const std::string& s, const std::string& name, const CallArg
     }
     return Value(out);
   }
+
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex" || name == "count") {
     const std::string& needle = string_argument(required_argument(args, 0, "sub", method), method);
     if (name == "count") {
@@ -364,6 +375,7 @@ Value string_method(const std::string& s, const std::string& name, const CallArg
     }
     return Value(static_cast<int64_t>(count_code_points(s.substr(0, at))));
   }
+
   if (name == "join") {
     std::string out;
     bool first = true;
@@ -376,13 +388,16 @@ Value string_method(const std::string& s, const std::string& name, const CallArg
     }
     return Value(out);
   }
+
   if (name == "format") return Value(python_format(s, args));
+
   if (name == "removeprefix" || name == "removesuffix") {
     const std::string& affix = string_argument(required_argument(args, 0, name == "removeprefix" ? "prefix" : "suffix", method), method);
     if (name == "removeprefix") return Value(s.compare(0, affix.size(), affix) == 0 ? s.substr(affix.size()) : s);
     bool has = s.size() >= affix.size() && s.compare(s.size() - affix.size(), affix.size(), affix) == 0;
     return Value(has ? s.substr(0, s.size() - affix.size()) : s);
   }
+
   if (name == "center" || name == "ljust" || name == "rjust" || name == "zfill") {
     int64_t width = optional_int(args, 0, "width", 0);
     std::string fill = name == "zfill" ? "0" : " ";
@@ -407,17 +422,23 @@ Value string_method(const std::string& s, const std::string& name, const CallArg
     int64_t left = pad / 2 + (pad & width & 1);
     return Value(repeat(left) + s + repeat(pad - left));
   }
+
   auto all_code_points = [&](auto predicate) {
     std::vector<uint32_t> cps = to_code_points(s);
     if (cps.empty()) return false;
     return std::all_of(cps.begin(), cps.end(), predicate);
   };
+
   if (name == "isdigit" || name == "isnumeric" || name == "isdecimal") {
     return Value(all_code_points([](uint32_t cp) { return cp >= '0' && cp <= '9'; }));
   }
+
   if (name == "isalpha") return Value(all_code_points([](uint32_t cp) { return is_alnum(cp) && !(cp >= '0' && cp <= '9'); }));
+
   if (name == "isalnum") return Value(all_code_points([](uint32_t cp) { return is_alnum(cp); }));
+
   if (name == "isspace") return Value(all_code_points([](uint32_t cp) { return is_space(cp); }));
+
   if (name == "isupper" || name == "islower") {
     bool any_cased = false;
     for (uint32_t cp : to_code_points(s)) {

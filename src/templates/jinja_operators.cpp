@@ -99,8 +99,8 @@ int compare_order(const std::string& op, const Value& a, const Value& b) {
 
 }  // namespace
 
-void check_size(size_t size, size_t limit, const char* what) {
-  if (size > limit) throw EvalError(std::string(what) + " exceeds the limit of " + std::to_string(limit));
+void check_size(size_t size, size_t limit, const char* quantity) {
+  if (size > limit) throw EvalError(std::string(quantity) + " exceeds the limit of " + std::to_string(limit));
 }
 
 void require_defined(const Value& value) {

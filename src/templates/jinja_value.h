@@ -64,7 +64,7 @@ class Value {
   bool is_function() const { return kind_ == Kind::Function; }
   bool is_namespace() const { return kind_ == Kind::Dict && namespace_; }
   bool is_safe() const { return kind_ == Kind::String && safe_; }
-  // A loop object or a tuple: shown like a list, but marked so that errors can say so.
+  // A tuple is a list that prints with parentheses and whose mutating methods do not exist.
   bool is_tuple() const { return kind_ == Kind::List && tuple_; }
   void mark_tuple() { tuple_ = true; }
 

@@ -35,7 +35,7 @@ inline std::string read_text(const std::filesystem::path& path) {
 inline nlohmann::json run_jinja2_reference(const std::vector<std::string>& arguments,
                                            const std::vector<std::filesystem::path>& inputs) {
   namespace fs = std::filesystem;
-  // Both sides format strftime_now() in the local time zone; fix it.
+  // Both sides format strftime_now() in the local time zone, so pin it to UTC.
   setenv("TZ", "UTC", 1);
   tzset();
 
