@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <random>
 
-#include "tests/tokenizer/test_paths.h"
+#include "test_paths.h"
 #include "tokenizer/utf8.h"
 
 namespace brasa {

@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "tests/tokenizer/test_paths.h"
+#include "test_paths.h"
 #include "tokenizer/tokenizer.h"
 
 namespace brasa {

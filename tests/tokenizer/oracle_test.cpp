@@ -4,9 +4,9 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/tokenizer/hard_corpus.h"
-#include "tests/tokenizer/node_oracle.h"
-#include "tests/tokenizer/test_paths.h"
+#include "hard_corpus.h"
+#include "node_oracle.h"
+#include "test_paths.h"
 #include "tokenizer/loaders.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"

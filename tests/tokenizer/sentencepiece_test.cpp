@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/tokenizer/test_paths.h"
+#include "test_paths.h"
 #include "tokenizer/detokenizer.h"
 
 namespace brasa {
