@@ -215,6 +215,12 @@ Value round_filter(const Value& value, const CallArgs& args) {
   if (!value.is_number()) throw EvalError("type " + value.type_name() + " doesn't define __round__ method");
   int64_t precision = int_argument(args, 0, "precision", 0);
   std::string method = argument_or(args, 1, "method", Value("common")).str();
+  if (method == "common" && (value.is_int() || value.is_bool())) {
+    // round() of an int returns an int; a negative precision rounds to tens, hundreds...
+    if (precision >= 0) return Value(value.as_int());
+    double scale = std::pow(10.0, static_cast<double>(-precision));
+    return Value(static_cast<int64_t>(std::nearbyint(static_cast<double>(value.as_int()) / scale) * scale));
+  }
   if (method == "common") {
     // Python's round(): correctly rounded to `precision` decimals, ties to even.
     // glibc's printf rounds the exact binary value the same way.
@@ -522,7 +528,12 @@ const std::unordered_map<std::string, FilterFunction>& filters() {
       if (!a.keyword.empty()) throw EvalError("format with keyword arguments is not supported");
       return binary_operation("%", v.is_safe() ? v : Value(v.str()), make_tuple(a.positional));
     };
-    t["indent"] = [](const Value& v, const CallArgs& a) { return Value(indent_filter(v.str(), a)); };
+    // jinja2's indent appends "\n" to its input without converting it, so only strings work.
+    t["indent"] = [](const Value& v, const CallArgs& a) {
+      require_defined(v);
+      if (!v.is_string()) throw EvalError("unsupported operand type(s) for +=: '" + v.type_name() + "' and 'str'");
+      return keep_safe(v, indent_filter(v.as_string(), a));
+    };
     t["int"] = int_filter;
     t["items"] = [](const Value& v, const CallArgs&) { return items_filter(v); };
     t["join"] = join_filter;
@@ -576,16 +587,12 @@ bool has_filter(const std::string& name) { return filters().count(name) != 0; }
 Value apply_filter(const std::string& name, const Value& input, const CallArgs& args) {
   auto it = filters().find(name);
   if (it == filters().end()) throw EvalError("No filter named '" + name + "'.");
-  // Filters that only read their input as text accept undefined (it prints as "");
-  // the others raise for undefined the way jinja2's Undefined does.
-  static const char* const undefined_ok[] = {"default", "d", "length", "count", "string", "safe", "trim", "lower",
-                                             "upper", "items", "list", "join", "first", "last", "escape", "e",
-                                             "capitalize", "title", "indent", "replace", "int", "float", "select",
-                                             "reject", "selectattr", "rejectattr", "map", "unique", "sort",
-                                             "wordcount", "reverse", "batch", "center", "format", "truncate"};
-  bool accepts_undefined = std::find_if(std::begin(undefined_ok), std::end(undefined_ok),
-                                        [&](const char* n) { return name == n; }) != std::end(undefined_ok);
-  if (!accepts_undefined) require_defined(input);
+  // jinja2's Undefined iterates as empty and prints as "", so most filters accept
+  // it; these raise because they need a number, a mapping or an attribute (jinja2 3.1.2).
+  static const char* const undefined_raises[] = {"abs", "attr", "dictsort", "float", "int", "round", "tojson"};
+  for (const char* raising : undefined_raises) {
+    if (name == raising) require_defined(input);
+  }
   return it->second(input, args);
 }
 

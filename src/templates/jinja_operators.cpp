@@ -420,7 +420,10 @@ std::string percent_format(const std::string& format, const Value& args) {
       throw EvalError(std::string("unsupported format character '") + type + "'");
     }
   }
-  if (next < values.size() && args.is_tuple()) throw EvalError("not all arguments converted during string formatting");
+  // Python accepts an unused argument that supports indexing (a dict or list), since
+  // it may be a mapping for %(name)s, but rejects any other unused argument.
+  bool unused = args.is_tuple() ? next < values.size() : (next == 0 && !args.is_dict() && !args.is_list());
+  if (unused) throw EvalError("not all arguments converted during string formatting");
   return out;
 }
 

@@ -29,6 +29,16 @@ int64_t integer_operand(const Value& value, const std::string& test) {
   return value.as_int();
 }
 
+bool has_only_case(const std::string& s, bool upper_case) {
+  bool any_cased = false;
+  for (uint32_t cp : to_code_points(s)) {
+    if (!is_cased(cp)) continue;
+    any_cased = true;
+    if (upper_case ? to_upper(cp) != cp : to_lower(cp) != cp) return false;
+  }
+  return any_cased;
+}
+
 const std::unordered_map<std::string, TestFunction>& tests() {
   static const std::unordered_map<std::string, TestFunction> table = [] {
     std::unordered_map<std::string, TestFunction> t;
@@ -64,8 +74,9 @@ const std::unordered_map<std::string, TestFunction>& tests() {
     t["gt"] = t["greaterthan"] = t[">"] = [](const Value& v, const CallArgs& a) { return compare_values(">", v, test_argument(a, "gt")); };
     t["ge"] = t[">="] = [](const Value& v, const CallArgs& a) { return compare_values(">=", v, test_argument(a, "ge")); };
     t["in"] = [](const Value& v, const CallArgs& a) { return contains_value(test_argument(a, "in"), v); };
-    t["lower"] = [](const Value& v, const CallArgs&) { std::string s = v.str(); return lower(s) == s; };
-    t["upper"] = [](const Value& v, const CallArgs&) { std::string s = v.str(); return upper(s) == s; };
+    // Python's str.islower() / isupper(): at least one cased character, all in that case.
+    t["lower"] = [](const Value& v, const CallArgs&) { return has_only_case(v.str(), false); };
+    t["upper"] = [](const Value& v, const CallArgs&) { return has_only_case(v.str(), true); };
     t["sameas"] = [](const Value& v, const CallArgs& a) {
       const Value& other = test_argument(a, "sameas");
       // Python's `is`: singletons compare by value here, containers by identity.
