@@ -18,6 +18,7 @@
 #include "kernels/backend.h"
 #include "kernels/cpu/machine_probe.h"
 #include "kernels/kv_pool.h"
+#include "models/llama_model.h"
 #include "models/model.h"
 
 namespace brasa::cli {
@@ -113,6 +114,53 @@ std::vector<int32_t> random_tokens(int32_t n, int32_t vocab_size, std::mt19937& 
   return tokens;
 }
 
+// The parameter counts that set a step's work. The embedding table is read one
+// row per token and the output head runs only for tokens that need logits, so
+// neither belongs with the per-token matmul parameters.
+struct WorkModel {
+  double matmul_params = 0.0;  // active parameters multiplied once per token
+  double head_params = 0.0;    // output head, multiplied once per logits row
+  double bytes_per_param = 0.0;
+  int32_t n_heads = 0;         // query heads, 0 when unknown
+  int32_t head_dim = 0;
+  int32_t n_global_layers = 0;
+  int32_t n_local_layers = 0;
+  int32_t chunk_size = 0;
+};
+
+WorkModel make_work_model(const Model& model, double weight_bytes) {
+  const ModelInfo& info = model.info();
+  WorkModel work;
+  work.matmul_params = double(info.n_active_params);
+  work.bytes_per_param = weight_bytes / double(std::max<int64_t>(1, info.n_params));
+  work.head_dim = info.kv.head_dim;
+  work.n_global_layers = info.kv.n_global_layers;
+  work.n_local_layers = info.kv.n_local_layers;
+  work.chunk_size = info.kv.chunk_size;
+  // NOTE: only LlamaModel exposes its config. Another Model counts every
+  // active parameter as a per-token matmul and leaves attention out.
+  if (const auto* llama = dynamic_cast<const LlamaModel*>(&model)) {
+    const ModelConfig& config = llama->config();
+    const double table = double(config.vocab_size) * config.hidden_size;
+    work.head_params = table;
+    work.matmul_params -= config.tie_word_embeddings ? table : 2 * table;
+    work.n_heads = config.n_heads;
+  }
+  return work;
+}
+
+// Positions that the attention of `n_tokens` new tokens starting at start_pos
+// reads, summed over tokens and layers.
+double attended_positions(const WorkModel& work, int32_t start_pos, int32_t n_tokens) {
+  double global = 0.0;
+  double local = 0.0;
+  for (int32_t p = start_pos; p < start_pos + n_tokens; ++p) {
+    global += p + 1;
+    local += work.chunk_size > 0 ? p % work.chunk_size + 1 : p + 1;
+  }
+  return global * work.n_global_layers + local * work.n_local_layers;
+}
+
 // KV bytes that attention reads for one new token at `context` positions.
 double kv_bytes_read(const KvGeometry& kv, int32_t context) {
   const double per_position_layer = 2.0 * kv.n_kv_heads * kv.head_dim * sizeof(float);
@@ -120,7 +168,8 @@ double kv_bytes_read(const KvGeometry& kv, int32_t context) {
   return per_position_layer * (double(kv.n_global_layers) * context + double(kv.n_local_layers) * local_context);
 }
 
-BenchResult run_prefill(Model& model, int32_t length, const MachineLimits& limits, std::mt19937& rng) {
+BenchResult run_prefill(Model& model, int32_t length, const WorkModel& work, const MachineLimits& limits,
+                        std::mt19937& rng) {
   const ModelInfo& info = model.info();
   BenchKv kv(info.kv, 1, length);
   const auto tokens = random_tokens(length, info.vocab_size, rng);
@@ -135,16 +184,16 @@ BenchResult run_prefill(Model& model, int32_t length, const MachineLimits& limit
   result.seconds = seconds_since(start);
   result.tokens_per_second = length / result.seconds;
 
-  // NOTE: counts the weight matmuls only, at 2 FLOPs per active parameter and
-  // token. Attention adds about 4 * context * n_heads * head_dim per token and
-  // layer, but ModelInfo does not carry n_heads.
+  // 2 FLOPs per multiply-add: the weight matmuls for every token, the output
+  // head for the last one, and q.k plus the weighted sum of v per position read.
   result.bound = "compute";
-  const double flops = 2.0 * double(info.n_active_params) * length;
+  const double flops = 2.0 * work.matmul_params * length + 2.0 * work.head_params +
+                       4.0 * work.n_heads * work.head_dim * attended_positions(work, 0, length);
   result.limit_seconds = limits.peak_flops > 0 ? flops / limits.peak_flops : 0.0;
   return result;
 }
 
-BenchResult run_decode(Model& model, int32_t batch, const BenchOptions& options, double weight_bytes,
+BenchResult run_decode(Model& model, int32_t batch, const BenchOptions& options, const WorkModel& work,
                        const MachineLimits& limits, std::mt19937& rng) {
   const ModelInfo& info = model.info();
   const int32_t context = options.decode_context;
@@ -170,13 +219,16 @@ BenchResult run_decode(Model& model, int32_t batch, const BenchOptions& options,
   result.seconds = seconds_since(start) / options.decode_steps;
   result.tokens_per_second = batch / result.seconds;
 
-  // NOTE: an estimate. Each token reads its active share of the weight files,
-  // and a batch reads at most all of them, as when MoE tokens choose different
-  // experts. A dense model reads all weights at any batch.
+  // NOTE: an estimate. Each token reads its active share of the matmul
+  // weights, at the checkpoint's average bytes per parameter, and a batch reads
+  // at most all of them, as when MoE tokens choose different experts. A dense
+  // model reads all its weights at any batch. The output head is read once.
   result.bound = "memory";
-  const double active_bytes = weight_bytes * double(info.n_active_params) / double(std::max<int64_t>(1, info.n_params));
-  const double step_bytes =
-      std::min(weight_bytes, active_bytes * batch) + batch * kv_bytes_read(info.kv, context + options.decode_steps / 2);
+  const double all_matmul_params =
+      work.matmul_params + double(info.n_params - info.n_active_params);
+  const double weight_params = std::min(all_matmul_params, work.matmul_params * batch) + work.head_params;
+  const double step_bytes = weight_params * work.bytes_per_param +
+                            batch * kv_bytes_read(info.kv, context + options.decode_steps / 2);
   result.limit_seconds = step_bytes / limits.read_bytes_per_second;
   return result;
 }
@@ -222,7 +274,9 @@ void print_json(const std::string& model_name, double weight_bytes, const ModelI
 }
 
 void run_bench(const BenchOptions& options) {
-  if (options.decode_steps < 1) throw Error("bench: --decode-steps must be at least 1");
+  if (options.decode_steps < 1) {
+    throw Error("bench: invalid --decode-steps " + std::to_string(options.decode_steps) + "; expected at least 1");
+  }
   ThreadPool::set_global_threads(options.threads);
   ThreadPool& pool = ThreadPool::global();
   if (!options.json) std::fprintf(stderr, "measuring read bandwidth and peak FLOP/s...\n");
@@ -232,6 +286,7 @@ void run_bench(const BenchOptions& options) {
   auto model = load_model(options.model_path, *backend);
   const ModelInfo& info = model->info();
   const double weight_bytes = weight_file_bytes(options.model_path);
+  const WorkModel work = make_work_model(*model, weight_bytes);
   std::mt19937 rng(42);
 
   // One short step first, so page faults on the mapped weights are not timed.
@@ -250,12 +305,12 @@ void run_bench(const BenchOptions& options) {
       continue;
     }
     if (!options.json) std::fprintf(stderr, "prefill %d tokens...\n", length);
-    results.push_back(run_prefill(*model, length, limits, rng));
+    results.push_back(run_prefill(*model, length, work, limits, rng));
   }
   for (int32_t batch : options.batch_sizes) {
     if (batch < 1) throw Error("bench: invalid batch size " + std::to_string(batch) + "; expected at least 1");
     if (!options.json) std::fprintf(stderr, "decode at batch %d...\n", batch);
-    results.push_back(run_decode(*model, batch, options, weight_bytes, limits, rng));
+    results.push_back(run_decode(*model, batch, options, work, limits, rng));
   }
 
   if (options.json) {
@@ -275,9 +330,12 @@ void register_bench(CLI::App& app) {
       ->required();
   command->add_option("--threads", options->threads, "Threads, the calling one included (0: physical cores)")
       ->capture_default_str();
-  command->add_option("--prompts", options->prompt_lengths, "Prompt lengths to prefill, in tokens")
+  command->add_option("--prompts", options->prompt_lengths, "Prompt lengths to prefill, in tokens, comma-separated")
+      ->delimiter(',')
       ->capture_default_str();
-  command->add_option("--batches", options->batch_sizes, "Decode batch sizes, in sequences")->capture_default_str();
+  command->add_option("--batches", options->batch_sizes, "Decode batch sizes, in sequences, comma-separated")
+      ->delimiter(',')
+      ->capture_default_str();
   command->add_option("--decode-context", options->decode_context, "Context length of each decoding sequence")
       ->capture_default_str();
   command->add_option("--decode-steps", options->decode_steps, "Timed decode steps per batch size")
