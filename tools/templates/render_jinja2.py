@@ -22,10 +22,23 @@ import jinja2.ext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 
+class GenerationBlock(jinja2.ext.Extension):
+    """{% generation %}...{% endgeneration %}: transformers marks assistant text
+    with it for training masks. Rendering keeps the body unchanged, and the body
+    gets its own scope, as in transformers' AssistantTracker call block."""
+
+    tags = {"generation"}
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+        return jinja2.nodes.Scope(body).set_lineno(lineno)
+
+
 def make_environment(now):
     """Return the environment transformers builds: sandboxed, trim_blocks and
-    lstrip_blocks, loop controls, its own tojson, raise_exception and
-    strftime_now."""
+    lstrip_blocks, loop controls, the generation tag, its own tojson,
+    raise_exception and strftime_now."""
 
     def raise_exception(message):
         raise jinja2.exceptions.TemplateError(message)
@@ -36,7 +49,7 @@ def make_environment(now):
     def strftime_now(format):
         return datetime.fromtimestamp(now).strftime(format)
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols, GenerationBlock])
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now
