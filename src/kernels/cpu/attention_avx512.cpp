@@ -24,8 +24,8 @@ using avx512::first_lanes;
 
 // Returns a vector whose lane j is the sum of the lanes of v[j].
 __m512 reduce_16(const __m512 (&v)[16]) {
-  // Pairs within each 128-bit lane, then quads: u[k] holds, per 128-bit lane,
-  // that lane's partial sums of v[4k] .. v[4k + 3].
+  // Pairs within each 128-bit lane, then quads: u[k] contains, per 128-bit
+  // lane, that lane's partial sums of v[4k] .. v[4k + 3].
   __m512 t[8];
   for (int k = 0; k < 8; ++k) {
     t[k] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * k], v[2 * k + 1]), _mm512_unpackhi_ps(v[2 * k], v[2 * k + 1]));
@@ -46,8 +46,8 @@ __m512 reduce_16(const __m512 (&v)[16]) {
 }
 
 // Returns q.k_j for the n <= 16 key rows in lane j; lanes from n on are 0.
-// Summing 16 keys' products at once and reducing them together costs about a
-// third of reducing each dot product on its own.
+// Reducing 16 keys together takes 45 shuffles and adds, against about 128
+// when each dot product is reduced on its own.
 __m512 score_keys(const float* q, const float* keys, int32_t n, int32_t head_dim) {
   __m512 v[16];
 #pragma GCC unroll 16
