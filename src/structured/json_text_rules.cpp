@@ -125,7 +125,9 @@ int32_t JsonTextRules::unsigned_range(uint64_t low, uint64_t high) {
   std::string high_text = std::to_string(high);
   std::vector<Symbols> alternatives;
   for (size_t width = low_text.size(); width <= high_text.size(); ++width) {
-    std::string first = width == low_text.size() ? low_text : "1" + std::string(width - 1, '0');
+    std::string smallest_of_width(width, '0');
+    smallest_of_width[0] = '1';
+    std::string first = width == low_text.size() ? low_text : smallest_of_width;
     std::string last = width == high_text.size() ? high_text : std::string(width, '9');
     alternatives.push_back(fixed_width_range(first, last));
   }
