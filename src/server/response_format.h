@@ -1,0 +1,45 @@
+#pragma once
+
+#include <span>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "server/generation_job.h"
+
+namespace brasa::server {
+
+// JSON shapes of the OpenAI API (and vLLM's prompt_logprobs extension) for
+// whole responses and stream chunks.
+
+nlohmann::json usage_json(const GenerationJob& job);
+nlohmann::json chat_response(const GenerationJob& job);
+nlohmann::json completion_response(const GenerationJob& job);
+
+// A chat.completion.chunk for one choice. `tokens` are the tokens behind the
+// delta, for logprobs; `finish_reason` is empty while the choice runs.
+nlohmann::json chat_chunk(const GenerationJob& job, const ChoiceState& choice, bool with_role, const std::string& delta,
+                          std::span<const SampledToken> tokens, const std::string& finish_reason);
+nlohmann::json completion_chunk(const GenerationJob& job, const ChoiceState& choice, const std::string& text,
+                                std::span<const SampledToken> tokens, const std::string& finish_reason);
+// The last chunk when include_usage is set: no choices, only usage.
+nlohmann::json usage_chunk(const GenerationJob& job);
+
+// Chat logprobs: {"content": [{token, logprob, bytes, top_logprobs}]}.
+nlohmann::json chat_logprobs(const Tokenizer& tokenizer, std::span<const SampledToken> tokens, int32_t top_n);
+
+// Legacy completions logprobs: {tokens, token_logprobs, top_logprobs, text_offset}.
+// `first_is_prompt_start` makes the first entry's logprob null (the first
+// prompt token has no context to score it); offsets start at `text_offset`.
+nlohmann::json legacy_logprobs(const Tokenizer& tokenizer, std::span<const SampledToken> tokens, int32_t top_n,
+                               bool first_is_prompt_start, int64_t text_offset);
+
+// vLLM's prompt_logprobs: null for the first token, then per token an object
+// from token id to {logprob, rank, decoded_token}.
+nlohmann::json prompt_logprobs_json(const Tokenizer& tokenizer, const std::vector<int32_t>& prompt,
+                                    std::span<const SampledToken> scored);
+
+// Number of Unicode code points in UTF-8 text, the unit of text_offset.
+int64_t count_code_points(const std::string& text);
+
+}  // namespace brasa::server

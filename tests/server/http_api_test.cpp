@@ -1,0 +1,370 @@
+// Drives the OpenAI routes over real loopback HTTP, with the echo engine and
+// byte tokenizer from fakes.h in place of a model.
+
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include "server/http_server.h"
+#include "server/openai_service.h"
+#include "server/fakes.h"
+
+namespace brasa::server {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using nlohmann::json;
+using tcp = asio::ip::tcp;
+
+struct Reply {
+  int status = 0;
+  std::string body;
+  http::response<http::string_body> raw;
+  json parsed() const { return json::parse(body); }
+};
+
+// The events of a server-sent event stream, without the "data: " prefix.
+std::vector<std::string> sse_events(const std::string& body) {
+  std::vector<std::string> events;
+  size_t pos = 0;
+  while ((pos = body.find("data: ", pos)) != std::string::npos) {
+    size_t end = body.find("\n\n", pos);
+    events.push_back(body.substr(pos + 6, end - pos - 6));
+    pos = end;
+  }
+  return events;
+}
+
+class HttpApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override { start_server(""); }
+
+  void start_server(const std::string& api_key, uint64_t body_limit = 1 << 20) {
+    server_.reset();
+    service_.reset();
+    engine_ = std::make_unique<testing::EchoEngine>(256, 8);
+    engine_->start();
+    chat_template_ = make_jinja_chat_template("{% for m in messages %}{{ bos_token }}{{ m['content'] }}{% endfor %}");
+    service_ = std::make_unique<OpenAiService>(ServiceConfig{"echo-model", api_key}, *engine_, tokenizer_, chat_template_.get());
+    HttpServerOptions options;
+    options.port = 0;
+    options.body_limit_bytes = body_limit;
+    server_ = std::make_unique<HttpServer>(options, [this](HttpRequest request, std::shared_ptr<ResponseWriter> writer) {
+      service_->handle(std::move(request), std::move(writer));
+    });
+    server_->start();
+  }
+
+  void TearDown() override {
+    server_->stop_accepting();
+    engine_->stop();
+    server_->stop();
+  }
+
+  Reply call(const std::string& method, const std::string& target, const std::string& body = "",
+             const std::string& authorization = "") {
+    asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+    http::request<http::string_body> request(http::string_to_verb(method), target, 11);
+    request.set(http::field::host, "127.0.0.1");
+    request.set(http::field::content_type, "application/json");
+    if (!authorization.empty()) request.set(http::field::authorization, authorization);
+    request.body() = body;
+    request.prepare_payload();
+    http::write(stream, request);
+    beast::flat_buffer buffer;
+    Reply reply;
+    http::read(stream, buffer, reply.raw);
+    reply.status = int(reply.raw.result_int());
+    reply.body = reply.raw.body();
+    return reply;
+  }
+
+  Reply post(const std::string& target, const json& body) { return call("POST", target, body.dump()); }
+
+  // Waits until the engine holds no sequence; the engine thread finishes cancels within a step.
+  bool engine_drains() {
+    for (int i = 0; i < 500; ++i) {
+      if (engine_->stats().n_running == 0) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+
+  testing::ByteTokenizer tokenizer_;
+  std::unique_ptr<testing::EchoEngine> engine_;
+  std::unique_ptr<ChatTemplate> chat_template_;
+  std::unique_ptr<OpenAiService> service_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+json chat_body(const std::string& content) {
+  return json{{"model", "echo-model"}, {"messages", {{{"role", "user"}, {"content", content}}}}};
+}
+
+TEST_F(HttpApiTest, ChatReturnsEchoedText) {
+  Reply reply = post("/v1/chat/completions", chat_body("hello there"));
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  json body = reply.parsed();
+  EXPECT_EQ(body["object"], "chat.completion");
+  EXPECT_EQ(body["model"], "echo-model");
+  EXPECT_EQ(body["id"].get<std::string>().rfind("chatcmpl-", 0), 0u);
+  ASSERT_EQ(body["choices"].size(), 1u);
+  EXPECT_EQ(body["choices"][0]["message"]["role"], "assistant");
+  EXPECT_EQ(body["choices"][0]["message"]["content"], "hello there");
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(body["usage"]["prompt_tokens"], 12);  // BOS + 11 bytes
+  EXPECT_EQ(body["usage"]["completion_tokens"], 12);  // 11 bytes + EOS
+  EXPECT_EQ(body["usage"]["total_tokens"], 24);
+  EXPECT_EQ(body["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+}
+
+TEST_F(HttpApiTest, ChatMaxTokensGivesLength) {
+  json request = chat_body("hello there");
+  request["max_tokens"] = 4;
+  json body = post("/v1/chat/completions", request).parsed();
+  EXPECT_EQ(body["choices"][0]["message"]["content"], "hell");
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "length");
+}
+
+TEST_F(HttpApiTest, StopStringEndsTextAndIsNotSent) {
+  json request = chat_body("one, two. three");
+  request["stop"] = {". ", "zzz"};
+  json body = post("/v1/chat/completions", request).parsed();
+  EXPECT_EQ(body["choices"][0]["message"]["content"], "one, two");
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "stop");
+  EXPECT_TRUE(engine_drains());
+}
+
+TEST_F(HttpApiTest, NChoicesAreIndexed) {
+  json request = chat_body("abc");
+  request["n"] = 3;
+  json body = post("/v1/chat/completions", request).parsed();
+  ASSERT_EQ(body["choices"].size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(body["choices"][i]["index"], i);
+    EXPECT_EQ(body["choices"][i]["message"]["content"], "abc");
+  }
+  EXPECT_EQ(body["usage"]["completion_tokens"], 12);
+  EXPECT_EQ(body["usage"]["prompt_tokens"], 4);
+}
+
+TEST_F(HttpApiTest, ChatLogprobsHaveOpenAiShape) {
+  json request = chat_body("ab");
+  request["logprobs"] = true;
+  request["top_logprobs"] = 2;
+  json body = post("/v1/chat/completions", request).parsed();
+  json content = body["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), 3u);
+  EXPECT_EQ(content[0]["token"], "a");
+  EXPECT_EQ(content[0]["logprob"], -1.0);
+  EXPECT_EQ(content[0]["bytes"], json::array({97}));
+  ASSERT_EQ(content[0]["top_logprobs"].size(), 2u);
+  EXPECT_EQ(content[0]["top_logprobs"][1]["token"], "b");
+  EXPECT_EQ(content[0]["top_logprobs"][1]["logprob"], -2.0);
+}
+
+TEST_F(HttpApiTest, ChatStreamSendsRoleDeltasFinishUsageDone) {
+  json request = chat_body("hi!");
+  request["stream"] = true;
+  request["stream_options"] = {{"include_usage", true}};
+  Reply reply = post("/v1/chat/completions", request);
+  ASSERT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.raw[http::field::content_type], "text/event-stream");
+  std::vector<std::string> events = sse_events(reply.body);
+  ASSERT_GE(events.size(), 4u);
+  EXPECT_EQ(events.back(), "[DONE]");
+  json first = json::parse(events[0]);
+  EXPECT_EQ(first["object"], "chat.completion.chunk");
+  EXPECT_EQ(first["choices"][0]["delta"]["role"], "assistant");
+  std::string text;
+  std::string finish;
+  for (size_t i = 1; i + 2 < events.size(); ++i) {
+    json chunk = json::parse(events[i]);
+    EXPECT_TRUE(chunk["usage"].is_null());
+    json choice = chunk["choices"][0];
+    if (choice["delta"].contains("content")) text += choice["delta"]["content"].get<std::string>();
+    if (!choice["finish_reason"].is_null()) finish = choice["finish_reason"];
+  }
+  EXPECT_EQ(text, "hi!");
+  EXPECT_EQ(finish, "stop");
+  json usage = json::parse(events[events.size() - 2]);
+  EXPECT_TRUE(usage["choices"].empty());
+  EXPECT_EQ(usage["usage"]["completion_tokens"], 4);
+}
+
+TEST_F(HttpApiTest, StreamHoldsBackSplitStop) {
+  json request = chat_body("abcXYdef");
+  request["stream"] = true;
+  request["stop"] = "XYd";
+  std::vector<std::string> events = sse_events(post("/v1/chat/completions", request).body);
+  std::string text;
+  for (const std::string& event : events) {
+    if (event == "[DONE]") continue;
+    json delta = json::parse(event)["choices"][0]["delta"];
+    if (delta.contains("content")) text += delta["content"].get<std::string>();
+  }
+  EXPECT_EQ(text, "abc");
+}
+
+TEST_F(HttpApiTest, CompletionPromptShapes) {
+  json body = post("/v1/completions", {{"model", "echo-model"}, {"prompt", {"ab", "cd"}}, {"max_tokens", 5}}).parsed();
+  EXPECT_EQ(body["object"], "text_completion");
+  ASSERT_EQ(body["choices"].size(), 2u);
+  EXPECT_EQ(body["choices"][0]["text"], "ab");
+  EXPECT_EQ(body["choices"][1]["text"], "cd");
+  EXPECT_EQ(body["usage"]["prompt_tokens"], 6);
+
+  body = post("/v1/completions", {{"model", "echo-model"}, {"prompt", {256, 120, 121}}}).parsed();
+  EXPECT_EQ(body["choices"][0]["text"], "xy");
+}
+
+TEST_F(HttpApiTest, CompletionEchoScoresPrompt) {
+  json request = {{"model", "echo-model"}, {"prompt", "ab"}, {"echo", true}, {"logprobs", 1}, {"max_tokens", 0}};
+  Reply reply = post("/v1/completions", request);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  json choice = reply.parsed()["choices"][0];
+  EXPECT_EQ(choice["text"], "<s>ab");
+  json logprobs = choice["logprobs"];
+  EXPECT_EQ(logprobs["tokens"], json({"<s>", "a", "b"}));
+  EXPECT_TRUE(logprobs["token_logprobs"][0].is_null());
+  EXPECT_EQ(logprobs["token_logprobs"][1], -1.0);
+  EXPECT_EQ(logprobs["text_offset"], json({0, 3, 4}));
+  EXPECT_EQ(logprobs["top_logprobs"][1]["a"], -1.0);
+}
+
+TEST_F(HttpApiTest, ErrorStatuses) {
+  struct Case {
+    std::string method;
+    std::string target;
+    std::string body;
+    int status;
+    std::string param;
+  };
+  const std::string long_prompt(300, 'x');
+  const Case cases[] = {
+      {"POST", "/v1/chat/completions", "{not json", 400, ""},
+      {"POST", "/v1/chat/completions", R"({"model": "echo-model", "messages": []})", 400, "messages"},
+      {"POST", "/v1/chat/completions", R"({"model": "other", "messages": [{"role": "user", "content": "x"}]})", 404, "model"},
+      {"POST", "/v1/chat/completions", chat_body(long_prompt).dump(), 400, "messages"},
+      {"POST", "/v1/chat/completions", R"({"model": "echo-model", "messages": [{"role": "user", "content": "x"}], "max_tokens": 300})",
+       400, "max_tokens"},
+      {"POST", "/v1/completions", R"({"model": "echo-model", "prompt": [1, 258]})", 400, "prompt"},
+      {"POST", "/v1/completions", R"({"model": "echo-model", "prompt": ""})", 400, "prompt"},
+      {"POST", "/v1/completions", R"({"model": "echo-model", "prompt": "x", "logprobs": 21})", 400, "logprobs"},
+      {"POST", "/v1/completions", R"({"model": "echo-model", "prompt": "x", "logit_bias": {"300": 1}})", 400, "logit_bias"},
+      {"GET", "/v1/nothing", "", 404, ""},
+      {"GET", "/v1/chat/completions", "", 405, ""},
+      {"POST", "/v1/models", "", 405, ""},
+  };
+  for (const Case& c : cases) {
+    Reply reply = call(c.method, c.target, c.body);
+    EXPECT_EQ(reply.status, c.status) << c.target << " " << c.body;
+    json body = json::parse(reply.body, nullptr, false);
+    ASSERT_TRUE(body.contains("error")) << reply.body;
+    EXPECT_TRUE(body["error"]["message"].is_string());
+    EXPECT_TRUE(body["error"]["type"].is_string());
+    if (!c.param.empty()) {
+      EXPECT_EQ(body["error"]["param"], c.param) << c.body;
+    }
+  }
+  EXPECT_EQ(call("GET", "/v1/chat/completions").raw[http::field::allow], "POST");
+  EXPECT_TRUE(engine_drains());
+}
+
+TEST_F(HttpApiTest, BodyOverLimitIs413) {
+  std::string big(2 << 20, 'a');
+  Reply reply = call("POST", "/v1/completions", big);
+  EXPECT_EQ(reply.status, 413);
+}
+
+TEST_F(HttpApiTest, ApiKeyIsRequired) {
+  start_server("sk-secret");
+  EXPECT_EQ(call("GET", "/v1/models").status, 401);
+  EXPECT_EQ(call("GET", "/v1/models", "", "Bearer sk-wrong").status, 401);
+  EXPECT_EQ(call("GET", "/v1/models", "", "sk-secret").status, 401);
+  EXPECT_EQ(call("GET", "/v1/models", "", "Bearer sk-secret").status, 200);
+  EXPECT_EQ(call("GET", "/health").status, 200);
+}
+
+TEST_F(HttpApiTest, ModelsListsServedName) {
+  json body = call("GET", "/v1/models").parsed();
+  EXPECT_EQ(body["object"], "list");
+  EXPECT_EQ(body["data"][0]["id"], "echo-model");
+  EXPECT_EQ(body["data"][0]["object"], "model");
+}
+
+TEST_F(HttpApiTest, QueueFullIs503WithRetryAfter) {
+  engine_->set_paused(true);
+  // The echo engine holds at most 8 sequences; n = 8 fills it.
+  json fill = chat_body("x");
+  fill["n"] = 8;
+  std::thread holder([&] { post("/v1/chat/completions", fill); });
+  for (int i = 0; i < 500 && engine_->stats().n_running < 8; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(engine_->stats().n_running, 8);
+  Reply reply = post("/v1/chat/completions", chat_body("y"));
+  EXPECT_EQ(reply.status, 503);
+  EXPECT_EQ(reply.raw["Retry-After"], "1");
+  engine_->set_paused(false);
+  holder.join();
+  EXPECT_TRUE(engine_drains());
+}
+
+TEST_F(HttpApiTest, DisconnectCancelsSequences) {
+  engine_->set_paused(true);
+  for (bool stream : {true, false}) {
+    asio::io_context io;
+    tcp::socket socket(io);
+    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+    json body = chat_body("abcdef");
+    body["stream"] = stream;
+    body["n"] = 2;
+    std::string payload = body.dump();
+    std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(payload.size()) + "\r\n\r\n" + payload;
+    asio::write(socket, asio::buffer(request));
+    for (int i = 0; i < 500 && engine_->stats().n_running < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_EQ(engine_->stats().n_running, 2);
+    socket.close();
+    EXPECT_TRUE(engine_drains()) << "stream=" << stream;
+  }
+  EXPECT_EQ(engine_->n_cancelled(), 4);
+}
+
+TEST_F(HttpApiTest, KeepAliveServesSeveralRequests) {
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  beast::flat_buffer buffer;
+  for (int i = 0; i < 3; ++i) {
+    http::request<http::string_body> request(http::verb::post, "/v1/completions", 11);
+    request.set(http::field::host, "x");
+    request.body() = json{{"model", "echo-model"}, {"prompt", "q" + std::to_string(i)}}.dump();
+    request.prepare_payload();
+    http::write(stream, request);
+    http::response<http::string_body> response;
+    http::read(stream, buffer, response);
+    ASSERT_EQ(response.result_int(), 200u);
+    EXPECT_EQ(json::parse(response.body())["choices"][0]["text"], "q" + std::to_string(i));
+  }
+}
+
+TEST_F(HttpApiTest, MetricsCountRequests) {
+  post("/v1/chat/completions", chat_body("abc"));
+  call("GET", "/nothing");
+  std::string metrics = call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("brasa_requests_total{status=\"200\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("brasa_requests_total{status=\"404\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("brasa_generation_tokens_total 4"), std::string::npos);
+  EXPECT_NE(metrics.find("brasa_time_to_first_token_seconds_count 1"), std::string::npos);
+  EXPECT_NE(metrics.find("brasa_kv_cache_blocks_used 0"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace brasa::server
