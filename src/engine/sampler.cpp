@@ -87,10 +87,12 @@ int32_t Sampler::draw(int32_t vocab_size) {
   order_.resize(size_t(vocab_size));
   std::iota(order_.begin(), order_.end(), 0);
   const float* x = processed_.data();
-  std::stable_sort(order_.begin(), order_.end(), [x](int32_t a, int32_t b) { return x[a] > x[b]; });
+  auto better = [x](int32_t a, int32_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); };
 
+  // With top-k only the k best need ordering, which keeps large vocabularies cheap.
   int32_t n = vocab_size;
   if (params_.top_k > 0) n = std::min(n, params_.top_k);
+  std::partial_sort(order_.begin(), order_.begin() + n, order_.end(), better);
 
   probs_.resize(size_t(n));
   const float max_logit = x[order_[0]] * inv_t;
