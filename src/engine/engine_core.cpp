@@ -9,7 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
-#include "engine/token_scoring.h"
+#include "engine/sampler.h"
 
 namespace brasa {
 
@@ -170,11 +170,7 @@ SubmitResult EngineCore::submit(GenerationRequest request, UpdateCallback callba
   auto seq = std::make_unique<Sequence>();
   seq->tokens = request.prompt;
   seq->n_prompt = int32_t(request.prompt.size());
-  if (request.sampling.seed) {
-    seq->rng.seed(*request.sampling.seed);
-  } else {
-    seq->rng.seed(std::random_device{}());
-  }
+  seq->sampler = std::make_unique<Sampler>(request.sampling);
   if (request.sampling.prompt_logprobs >= 0) {
     // Entry 0 has no context to score it; it stays at logprob 0 and is reported as null.
     seq->prompt_logprobs.resize(size_t(seq->n_prompt));
@@ -312,8 +308,8 @@ void EngineCore::score_prompt_rows(Sequence& seq, int32_t start_pos, int32_t n_t
     const int32_t pos = start_pos + j + 1;
     if (pos >= seq.n_prompt) break;
     if (pos < seq.n_prompt_scored) continue;
-    std::span<const float> row(out.row(first_row + j), size_t(out.vocab_size));
-    seq.prompt_logprobs[size_t(pos)] = score_token(row, seq.tokens[size_t(pos)], top_n);
+    seq.prompt_logprobs[size_t(pos)] =
+        compute_logprobs(out.row(first_row + j), out.vocab_size, seq.tokens[size_t(pos)], top_n);
   }
   seq.n_prompt_scored = std::max(seq.n_prompt_scored, std::min(start_pos + n_tokens + 1, seq.n_prompt));
 }
@@ -364,7 +360,9 @@ void EngineCore::process_sequence(const ScheduledSequence& item, const StepOutpu
       return;
     }
   }
-  const SampledToken sampled = pick_token(logits, seq.request.sampling, seq.rng);
+  const std::span<const int32_t> prompt(seq.tokens.data(), size_t(seq.n_prompt));
+  const std::span<const int32_t> output(seq.tokens.data() + seq.n_prompt, size_t(seq.n_output()));
+  const SampledToken sampled = seq.sampler->sample(logits.data(), out.vocab_size, prompt, output);
   generation_tokens_total_ += 1;
 
   // Stop tokens end the sequence and are not part of the output.

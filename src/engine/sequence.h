@@ -1,11 +1,12 @@
 #pragma once
 
 #include <cstdint>
-#include <random>
+#include <memory>
 #include <vector>
 
 #include "engine/block_pool.h"
 #include "engine/request.h"
+#include "engine/sampler.h"
 
 namespace brasa {
 
@@ -46,7 +47,7 @@ struct Sequence {
   bool prompt_logprobs_sent = false;
 
   // Sampling state: seeded from SamplingParams::seed when set, so a seed gives the same output.
-  std::mt19937_64 rng;
+  std::unique_ptr<Sampler> sampler;
 
   int32_t n_output() const { return int32_t(tokens.size()) - n_prompt; }
   bool wants_prompt_logprobs() const { return request.sampling.prompt_logprobs >= 0; }
