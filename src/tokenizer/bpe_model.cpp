@@ -30,7 +30,9 @@ int32_t BpeModel::find(std::string_view text) const {
 }
 
 bool BpeModel::add_merge(int32_t left, int32_t right, int32_t rank) {
-  const int32_t merged = find(texts_[left] + texts_[right]);
+  thread_local std::string concatenation;
+  concatenation.assign(texts_[left]).append(texts_[right]);
+  const int32_t merged = find(concatenation);
   if (merged < 0) return false;
   // The first listing of a pair wins, as in Hugging Face tokenizers.
   merges_.emplace(pair_key(left, right), std::make_pair(rank, merged));

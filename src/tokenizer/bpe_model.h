@@ -42,6 +42,7 @@ class BpeModel {
   // Pair ranks: merging `left` and `right` gives the token of their concatenation.
   // Returns false when that concatenation is not in the vocabulary.
   bool add_merge(int32_t left, int32_t right, int32_t rank);
+  void reserve_merges(size_t count) { merges_.reserve(count); }
   // Token ranks: the rank of every token (lower merges first); -1 never merges.
   void set_token_ranks(std::vector<int32_t> ranks) { token_ranks_ = std::move(ranks); }
 

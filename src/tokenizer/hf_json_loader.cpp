@@ -1,4 +1,5 @@
 #include <fstream>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -160,12 +161,14 @@ std::unique_ptr<BpeTokenizer> load_hf_tokenizer_json(const std::string& path, co
   spec.token_bytes.assign(n_vocab, std::string());
   spec.special.assign(n_vocab, false);
   std::vector<std::string> model_texts(n_vocab);
+  std::vector<std::string> vocab_texts(n_vocab);
   std::array<int32_t, 256> byte_tokens;
   byte_tokens.fill(-1);
 
   for (const auto& [text, id_json] : model["vocab"].items()) {
     const int32_t id = id_json.get<int32_t>();
     spec.token_texts[id] = text;
+    vocab_texts[id] = text;
     if (spec.kind == BpeTokenizerSpec::Kind::kByteLevel) {
       std::string bytes;
       // A string outside the byte-level alphabet stays as its own UTF-8.
@@ -217,25 +220,31 @@ std::unique_ptr<BpeTokenizer> load_hf_tokenizer_json(const std::string& path, co
   spec.model->set_ignore_merges(model.value("ignore_merges", false));
   if (byte_fallback) spec.model->set_byte_fallback(byte_tokens);
   if (model.contains("unk_token") && model["unk_token"].is_string()) {
-    const auto& vocab = model["vocab"];
+    const json& vocab = model["vocab"];
     const std::string unk = model["unk_token"].get<std::string>();
     if (vocab.contains(unk)) spec.model->set_unknown_id(vocab[unk].get<int32_t>());
   }
 
-  const auto& vocab = model["vocab"];
+  // Merges name tokens by their vocabulary strings; a hash map finds them
+  // much faster than the JSON object.
+  std::unordered_map<std::string_view, int32_t> vocab_ids;
+  vocab_ids.reserve(model["vocab"].size());
+  for (const auto& [text, id_json] : model["vocab"].items()) vocab_ids.emplace(vocab_texts[id_json.get<int32_t>()], id_json.get<int32_t>());
+
+  spec.model->reserve_merges(model["merges"].size());
   int32_t rank = 0;
+  std::string left;
+  std::string right;
   for (const json& merge : model["merges"]) {
-    std::string left;
-    std::string right;
     if (!parse_merge(merge, left, right)) {
       throw Error(path + ": merge " + std::to_string(rank) + " is not \"A B\" or [\"A\", \"B\"]: " + merge.dump());
     }
-    const auto left_it = vocab.find(left);
-    const auto right_it = vocab.find(right);
-    if (left_it == vocab.end() || right_it == vocab.end()) {
+    const auto left_it = vocab_ids.find(left);
+    const auto right_it = vocab_ids.find(right);
+    if (left_it == vocab_ids.end() || right_it == vocab_ids.end()) {
       throw Error(path + ": merge " + std::to_string(rank) + " (" + merge.dump() + ") refers to a token not in the vocabulary");
     }
-    if (!spec.model->add_merge(left_it->get<int32_t>(), right_it->get<int32_t>(), rank)) {
+    if (!spec.model->add_merge(left_it->second, right_it->second, rank)) {
       throw Error(path + ": merge " + std::to_string(rank) + " (" + merge.dump() + ") makes a token not in the vocabulary");
     }
     ++rank;
@@ -257,7 +266,8 @@ std::unique_ptr<BpeTokenizer> load_hf_tokenizer_json(const std::string& path, co
     for (const AddedToken& token : spec.added_tokens) {
       if (token.content == content) return token.id;
     }
-    return vocab.contains(content) ? vocab[content].get<int32_t>() : -1;
+    const auto it = vocab_ids.find(content);
+    return it == vocab_ids.end() ? -1 : it->second;
   };
   spec.bos_id = id_of(config.bos_token);
   if (config.add_bos_token >= 0) {

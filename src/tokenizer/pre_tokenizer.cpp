@@ -4,6 +4,7 @@
 #include <pcre2.h>
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace brasa {
 
@@ -106,7 +107,15 @@ void PreTokenizerRegex::split(std::string_view text, TextSpan span, bool keep_ga
                                          match_data.get(), nullptr)
                        : pcre2_match(compiled_->code, subject, span.end, position, PCRE2_NO_UTF_CHECK,
                                      match_data.get(), nullptr);
-    if (rc < 0) break;
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc < 0) {
+      // A match error (such as PCRE2's match limit) must not drop text: the
+      // rest of the span becomes one piece.
+      spdlog::warn("pre-tokenizer regex failed with PCRE2 error {} at byte {}; keeping {} bytes as one piece", rc,
+                   position, span.end - gap_begin);
+      out.push_back({gap_begin, span.end});
+      return;
+    }
 
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match_data.get());
     const size_t match_begin = ovector[0];

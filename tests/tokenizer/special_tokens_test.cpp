@@ -143,6 +143,20 @@ TEST(SpecialTokens, InvalidUtf8EncodesAsReplacementCharacter) {
             tokenizer.encode("a\xEF\xBF\xBD" "b\xEF\xBF\xBD", false, false));
 }
 
+TEST(SpecialTokens, TiktokenSplitsLongRuns) {
+  // Meta's tokenizer.py encodes runs of more than 25,000 non-whitespace (or
+  // whitespace) characters in slices of at most 25,000.
+  // The cut at 25,000 falls inside an "abc", so the ids differ from those of
+  // one unbroken piece.
+  const Tokenizer& tokenizer = llama4();
+  std::string text;
+  for (int i = 0; i < 10000; ++i) text += "abc";
+  std::vector<int32_t> expected = tokenizer.encode(text.substr(0, 25000), false, false);
+  const std::vector<int32_t> tail = tokenizer.encode(text.substr(25000), false, false);
+  expected.insert(expected.end(), tail.begin(), tail.end());
+  EXPECT_EQ(tokenizer.encode(text, false, false), expected);
+}
+
 TEST(PreTokenizerRegex, WhiteSpaceFollowsUnicode) {
   // U+0085 (NEL) is Unicode White_Space, as in the Rust regex engines of
   // Hugging Face tokenizers and tiktoken; PCRE2's own \s leaves it out.
