@@ -1,0 +1,180 @@
+"""End-to-end checks of `brasa serve` with Python requests.
+
+Usage: api_test.py BRASA_BINARY MODEL [GOLDEN_JSON]
+With GOLDEN_JSON (llama.cpp's greedy ids for stories260K), greedy output through
+/v1/completions must equal the golden token ids.
+"""
+
+import json
+import random
+import re
+import socket
+import sys
+import threading
+import unittest
+
+import requests
+
+from serve_fixture import BrasaServer
+
+BINARY, MODEL = sys.argv[1], sys.argv[2]
+GOLDEN = sys.argv[3] if len(sys.argv) > 3 else None
+SERVER = None
+
+
+def model_name():
+    return requests.get(SERVER.base + "/v1/models").json()["data"][0]["id"]
+
+
+def post(path, body, **kwargs):
+    return requests.post(SERVER.base + path, json=body, timeout=120, **kwargs)
+
+
+def metric(name):
+    text = requests.get(SERVER.base + "/metrics").text
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    return float(match.group(1)) if match else None
+
+
+class ApiTest(unittest.TestCase):
+    def test_error_statuses(self):
+        name = model_name()
+        chat = "/v1/chat/completions"
+        cases = [
+            (chat, "{not json", 400, None),
+            (chat, {"model": name, "messages": []}, 400, "messages"),
+            (chat, {"model": name, "messages": [{"role": "user", "content": "hi"}], "temperature": 3}, 400, "temperature"),
+            (chat, {"model": name, "messages": [{"role": "user", "content": "hi"}], "logprobs": True, "top_logprobs": 21},
+             400, "top_logprobs"),
+            (chat, {"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}, 404, "model"),
+            (chat, {"model": name, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10 ** 7}, 400, "max_tokens"),
+            ("/v1/completions", {"model": name, "prompt": [1, 10 ** 6]}, 400, "prompt"),
+            ("/v1/completions", {"model": name, "prompt": []}, 400, "prompt"),
+            ("/v1/completions", {"model": name, "prompt": "x " * 20000}, 400, "prompt"),
+        ]
+        for path, body, status, param in cases:
+            data = body if isinstance(body, str) else json.dumps(body)
+            reply = requests.post(SERVER.base + path, data=data, headers={"Content-Type": "application/json"})
+            self.assertEqual(reply.status_code, status, (body if isinstance(body, str) else str(body)[:200], reply.text))
+            error = reply.json()["error"]
+            self.assertIsInstance(error["message"], str)
+            if param:
+                self.assertEqual(error["param"], param)
+        self.assertEqual(requests.get(SERVER.base + "/v1/nope").status_code, 404)
+        self.assertEqual(requests.get(SERVER.base + chat).status_code, 405)
+        too_big = requests.post(SERVER.base + chat, data=b"x" * (9 << 20))
+        self.assertEqual(too_big.status_code, 413)
+
+    def test_stop_string_is_cut(self):
+        name = model_name()
+        free = post("/v1/completions", {"model": name, "prompt": "Once upon a time", "max_tokens": 40, "temperature": 0}).json()
+        text = free["choices"][0]["text"]
+        self.assertGreater(len(text), 10)
+        stop = text[5:8]
+        cut = post("/v1/completions", {"model": name, "prompt": "Once upon a time", "max_tokens": 40, "temperature": 0,
+                                        "stop": [stop]}).json()
+        self.assertEqual(cut["choices"][0]["text"], text[:text.find(stop)])
+        self.assertEqual(cut["choices"][0]["finish_reason"], "stop")
+
+    def test_cached_tokens_on_repeated_prefix(self):
+        name = model_name()
+        prompt = "Once upon a time there was a big dog. " * 12
+        first = post("/v1/completions", {"model": name, "prompt": prompt, "max_tokens": 2}).json()
+        second = post("/v1/completions", {"model": name, "prompt": prompt, "max_tokens": 2}).json()
+        self.assertEqual(first["usage"]["prompt_tokens"], second["usage"]["prompt_tokens"])
+        self.assertGreaterEqual(second["usage"]["prompt_tokens_details"]["cached_tokens"], 16)
+
+    def test_greedy_matches_llama_cpp_golden(self):
+        if not GOLDEN:
+            self.skipTest("no golden file for this model")
+        with open(GOLDEN) as golden:
+            cases = json.load(golden)["cases"]
+        name = model_name()
+        for case in cases:
+            reply = post("/v1/completions", {"model": name, "prompt": case["prompt_token_ids"], "temperature": 0,
+                                             "max_tokens": case["n_predict"], "logprobs": 0})
+            self.assertEqual(reply.status_code, 200, reply.text)
+            choice = reply.json()["choices"][0]
+            self.assertEqual(choice["text"], case["generated_text"], case["prompt"])
+
+    def test_echo_scores_prompt(self):
+        name = model_name()
+        reply = post("/v1/completions", {"model": name, "prompt": "Once upon a time", "echo": True, "logprobs": 2,
+                                         "max_tokens": 0}).json()
+        logprobs = reply["choices"][0]["logprobs"]
+        self.assertIsNone(logprobs["token_logprobs"][0])
+        self.assertTrue(all(value <= 0 for value in logprobs["token_logprobs"][1:]))
+        self.assertEqual(len(logprobs["tokens"]), reply["usage"]["prompt_tokens"])
+        self.assertEqual(reply["usage"]["completion_tokens"], 0)
+
+    def test_soak_with_cancellations_frees_kv_blocks(self):
+        name = model_name()
+        rng = random.Random(1234)
+        errors = []
+
+        def client(seed):
+            local = random.Random(seed)
+            for _ in range(25):
+                body = {"model": name, "prompt": "Once upon a time" + " and" * local.randrange(30),
+                        "max_tokens": local.randrange(1, 60), "stream": local.random() < 0.6,
+                        "temperature": local.random(), "n": local.choice([1, 1, 2])}
+                action = local.random()
+                try:
+                    if action < 0.25:
+                        # Disconnect mid-request from a raw socket.
+                        payload = json.dumps(body).encode()
+                        with socket.create_connection(("127.0.0.1", SERVER.port)) as sock:
+                            sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                         + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+                            if local.random() < 0.5:
+                                sock.recv(200)
+                    elif body["stream"]:
+                        with requests.post(SERVER.base + "/v1/completions", json=body, stream=True, timeout=120) as reply:
+                            for i, _ in enumerate(reply.iter_lines()):
+                                if action < 0.45 and i > 2:
+                                    break  # closes the stream early
+                    else:
+                        reply = post("/v1/completions", body)
+                        if reply.status_code != 200:
+                            errors.append(reply.text)
+                except requests.RequestException as error:
+                    errors.append(str(error))
+
+        threads = [threading.Thread(target=client, args=(rng.random(),)) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(errors, [])
+        # Cancelled sequences release their blocks within an engine step.
+        for _ in range(100):
+            if metric("brasa_kv_cache_blocks_used") == 0 and metric("brasa_num_requests_running") == 0:
+                break
+            threading.Event().wait(0.1)
+        self.assertEqual(metric("brasa_kv_cache_blocks_used"), 0)
+        self.assertEqual(metric("brasa_num_requests_running"), 0)
+        self.assertEqual(metric("brasa_num_requests_waiting"), 0)
+
+
+class ApiKeyTest(unittest.TestCase):
+    def test_key_required_and_not_logged(self):
+        server = BrasaServer(BINARY, MODEL, env={"BRASA_API_KEY": "sk-e2e-secret"})
+        try:
+            base = server.base
+            self.assertEqual(requests.get(base + "/v1/models").status_code, 401)
+            self.assertEqual(requests.get(base + "/v1/models", headers={"Authorization": "Bearer wrong"}).status_code, 401)
+            self.assertEqual(requests.get(base + "/v1/models", headers={"Authorization": "Bearer sk-e2e-secret"}).status_code, 200)
+        finally:
+            self.assertEqual(server.stop(), 0)
+        self.assertNotIn("sk-e2e-secret", server.read_log())
+
+
+if __name__ == "__main__":
+    SERVER = BrasaServer(BINARY, MODEL)
+    try:
+        result = unittest.main(argv=[sys.argv[0], "-v"], exit=False).result
+    finally:
+        status = SERVER.stop()
+    if status != 0:
+        print(f"brasa serve exited with {status} after SIGTERM")
+    sys.exit(0 if result.wasSuccessful() and status == 0 else 1)

@@ -1,0 +1,48 @@
+"""Starts `brasa serve` on a free loopback port and stops it with SIGTERM."""
+
+import os
+import socket
+import subprocess
+import time
+
+import requests
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class BrasaServer:
+    def __init__(self, binary, model, extra_args=(), env=None):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = f"/tmp/brasa-e2e-{os.getpid()}-{self.port}.log"
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [binary, "serve", "--model", model, "--host", "127.0.0.1", "--port", str(self.port), "--threads", "2",
+             "--kv-cache-memory", "64M", *extra_args],
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"brasa serve exited with {self.process.returncode}: {self.read_log()}")
+            try:
+                if requests.get(self.base + "/health", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("brasa serve did not become healthy within 120 s: " + self.read_log())
+
+    def read_log(self):
+        with open(self.log_path) as log:
+            return log.read()
+
+    def stop(self):
+        """Sends SIGTERM and returns the exit status."""
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=60)
+        finally:
+            self.log.close()
