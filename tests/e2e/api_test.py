@@ -6,6 +6,7 @@ With GOLDEN_JSON (llama.cpp's greedy ids for stories260K), greedy output through
 """
 
 import json
+import os
 import random
 import re
 import socket
@@ -20,6 +21,8 @@ from serve_fixture import BrasaServer
 BINARY, MODEL = sys.argv[1], sys.argv[2]
 GOLDEN = sys.argv[3] if len(sys.argv) > 3 else None
 SERVER = None
+# Soak size as "clients,requests per client,max tokens"; large models need a smaller one.
+SOAK_CLIENTS, SOAK_REQUESTS, SOAK_MAX_TOKENS = (int(x) for x in os.environ.get("BRASA_E2E_SOAK", "10,25,60").split(","))
 
 
 def model_name():
@@ -67,11 +70,11 @@ class ApiTest(unittest.TestCase):
 
     def test_stop_string_is_cut(self):
         name = model_name()
-        free = post("/v1/completions", {"model": name, "prompt": "Once upon a time", "max_tokens": 40, "temperature": 0}).json()
+        free = post("/v1/completions", {"model": name, "prompt": "Once upon a time", "max_tokens": 24, "temperature": 0}).json()
         text = free["choices"][0]["text"]
         self.assertGreater(len(text), 10)
         stop = text[5:8]
-        cut = post("/v1/completions", {"model": name, "prompt": "Once upon a time", "max_tokens": 40, "temperature": 0,
+        cut = post("/v1/completions", {"model": name, "prompt": "Once upon a time", "max_tokens": 24, "temperature": 0,
                                         "stop": [stop]}).json()
         self.assertEqual(cut["choices"][0]["text"], text[:text.find(stop)])
         self.assertEqual(cut["choices"][0]["finish_reason"], "stop")
@@ -114,9 +117,9 @@ class ApiTest(unittest.TestCase):
 
         def client(seed):
             local = random.Random(seed)
-            for _ in range(25):
+            for _ in range(SOAK_REQUESTS):
                 body = {"model": name, "prompt": "Once upon a time" + " and" * local.randrange(30),
-                        "max_tokens": local.randrange(1, 60), "stream": local.random() < 0.6,
+                        "max_tokens": local.randrange(1, SOAK_MAX_TOKENS), "stream": local.random() < 0.6,
                         "temperature": local.random(), "n": local.choice([1, 1, 2])}
                 action = local.random()
                 try:
@@ -140,7 +143,7 @@ class ApiTest(unittest.TestCase):
                 except requests.RequestException as error:
                     errors.append(str(error))
 
-        threads = [threading.Thread(target=client, args=(rng.random(),)) for _ in range(10)]
+        threads = [threading.Thread(target=client, args=(rng.random(),)) for _ in range(SOAK_CLIENTS)]
         for thread in threads:
             thread.start()
         for thread in threads:
