@@ -79,11 +79,16 @@ Value joiner_function(const CallArgs& args) {
 
 }  // namespace
 
-std::vector<std::pair<std::string, Value>> make_globals(std::optional<std::time_t> now) {
+std::vector<std::pair<std::string, Value>> make_globals(std::optional<std::time_t> now,
+                                                        std::vector<Value>* created_namespaces) {
   std::vector<std::pair<std::string, Value>> globals;
   globals.emplace_back("range", Value::function("range", range_function));
   globals.emplace_back("dict", Value::function("dict", dict_function));
-  globals.emplace_back("namespace", Value::function("namespace", namespace_function));
+  globals.emplace_back("namespace", Value::function("namespace", [created_namespaces](const CallArgs& args) {
+    Value ns = namespace_function(args);
+    if (created_namespaces) created_namespaces->push_back(ns);
+    return ns;
+  }));
   globals.emplace_back("joiner", Value::function("joiner", joiner_function));
 
   globals.emplace_back("raise_exception", Value::function("raise_exception", [](const CallArgs& args) -> Value {

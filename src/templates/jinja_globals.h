@@ -15,6 +15,9 @@ namespace brasa::jinja {
 // formats `now` when given, else the current local time.
 // NOTE: range() returns a list, so printing it shows "[0, 1, 2]" where Python
 // shows "range(0, 3)"; iterating, indexing and length match.
-std::vector<std::pair<std::string, Value>> make_globals(std::optional<std::time_t> now);
+// Every namespace() the template creates is appended to `created_namespaces`, so the
+// caller can empty them after the render and break reference cycles through them.
+std::vector<std::pair<std::string, Value>> make_globals(std::optional<std::time_t> now,
+                                                        std::vector<Value>* created_namespaces);
 
 }  // namespace brasa::jinja

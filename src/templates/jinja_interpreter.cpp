@@ -14,7 +14,7 @@ namespace {
 
 // Variables of one frame: the template's top level, one loop iteration, a macro call
 // or a {% with %} block. A lookup walks outwards through the parents.
-struct Scope {
+struct Scope : std::enable_shared_from_this<Scope> {
   std::unordered_map<std::string, Value> variables;
   std::shared_ptr<Scope> parent;
 
@@ -38,11 +38,18 @@ enum class Flow { Normal, Break, Continue };
 
 class Renderer {
  public:
-  Renderer(const RenderOptions& options) : options_(options) {}
+  explicit Renderer(const RenderOptions& options) : options_(options) {}
+
+  // Macros stored in a scope refer back to it, and a namespace can contain itself.
+  // Both would be reference cycles, so closures hold plain Scope pointers into
+  // retained_scopes_, and the namespaces are emptied when the render ends.
+  ~Renderer() {
+    for (Value& ns : namespaces_) ns.as_dict().clear();
+  }
 
   std::string render(const NodeList& nodes, const Value& variables) {
     auto globals = std::make_shared<Scope>();
-    for (auto& [name, value] : make_globals(options_.now)) globals->variables[name] = value;
+    for (auto& [name, value] : make_globals(options_.now, &namespaces_)) globals->variables[name] = value;
     if (variables.is_dict()) {
       for (const auto& [key, value] : variables.as_dict().entries()) globals->variables[key.str()] = value;
     }
@@ -240,11 +247,13 @@ class Renderer {
       return args.positional[static_cast<size_t>(i) % args.positional.size()];
     }));
     if (node.recursive) {
-      fields.set(Value("__call__"), Value::function("loop", [this, &node, scope, depth](const CallArgs& args) {
+      retain(scope);
+      Scope* loop_scope = scope.get();
+      fields.set(Value("__call__"), Value::function("loop", [this, &node, loop_scope, depth](const CallArgs& args) {
         if (args.positional.size() != 1) throw EvalError("loop() takes exactly one argument");
         DepthGuard guard(*this, node.line);
         std::string text;
-        render_loop(node, scope, args.positional[0], depth + 1, text);
+        render_loop(node, loop_scope->shared_from_this(), args.positional[0], depth + 1, text);
         return Value(std::move(text));
       }));
     }
@@ -253,9 +262,11 @@ class Renderer {
 
   Value make_macro(const std::string& name, const std::vector<Parameter>& parameters, const NodeList& body,
                    const ScopePtr& defining_scope, int line) {
-    return Value::function(name, [this, name, &parameters, &body, defining_scope, line](const CallArgs& args) {
+    retain(defining_scope);
+    Scope* defining = defining_scope.get();
+    return Value::function(name, [this, name, &parameters, &body, defining, line](const CallArgs& args) {
       DepthGuard guard(*this, line);
-      ScopePtr scope = child_scope(defining_scope);
+      ScopePtr scope = child_scope(defining->shared_from_this());
       if (args.positional.size() > parameters.size()) {
         throw EvalError("macro '" + name + "' takes not more than " + std::to_string(parameters.size()) +
                         " argument(s)");
@@ -287,6 +298,10 @@ class Renderer {
       render_nodes(body, scope, text);
       return Value(std::move(text));
     });
+  }
+
+  void retain(const ScopePtr& scope) {
+    if (retained_scopes_.empty() || retained_scopes_.back() != scope) retained_scopes_.push_back(scope);
   }
 
   // ---- Expressions ----
@@ -474,6 +489,8 @@ class Renderer {
   size_t iterations_ = 0;
   size_t depth_ = 0;
   Value block_input_;
+  std::vector<ScopePtr> retained_scopes_;
+  std::vector<Value> namespaces_;
 };
 
 void collect_names(const Expr* expr, std::unordered_set<std::string>& names);

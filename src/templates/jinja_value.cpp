@@ -63,6 +63,28 @@ bool ValueDict::erase(const Value& key) {
   return true;
 }
 
+// ---- Nesting guard ----
+
+namespace {
+
+// Walks over nested values (repr, tojson, equality) recurse once per level. A
+// namespace can contain itself, so the walks stop at this depth with an error.
+constexpr int kMaxWalkDepth = 512;
+thread_local int walk_depth = 0;
+
+struct WalkGuard {
+  WalkGuard() {
+    if (++walk_depth > kMaxWalkDepth) {
+      --walk_depth;
+      throw std::runtime_error("value nests deeper than " + std::to_string(kMaxWalkDepth) +
+                               " levels (does a namespace contain itself?)");
+    }
+  }
+  ~WalkGuard() { --walk_depth; }
+};
+
+}  // namespace
+
 // ---- Value construction ----
 
 Value Value::undefined(std::string hint) {
@@ -224,6 +246,7 @@ std::string Value::repr() const {
     case Kind::String:
       return python_string_repr(string_);
     case Kind::List: {
+      WalkGuard guard;
       std::string out = tuple_ ? "(" : "[";
       for (size_t i = 0; i < list_->size(); ++i) {
         if (i) out += ", ";
@@ -234,6 +257,7 @@ std::string Value::repr() const {
       return out;
     }
     case Kind::Dict: {
+      WalkGuard guard;
       std::string out = namespace_ ? "<Namespace {" : "{";
       bool first = true;
       for (const auto& [key, value] : dict_->entries()) {
@@ -288,6 +312,7 @@ bool Value::equals(const Value& other) const {
       return string_ == other.string_;
     case Kind::List: {
       if (list_ == other.list_) return true;
+      WalkGuard guard;
       if (list_->size() != other.list_->size()) return false;
       for (size_t i = 0; i < list_->size(); ++i) {
         if (!(*list_)[i].equals((*other.list_)[i])) return false;
@@ -296,6 +321,7 @@ bool Value::equals(const Value& other) const {
     }
     case Kind::Dict: {
       if (dict_ == other.dict_) return true;
+      WalkGuard guard;
       if (namespace_ || other.namespace_) return false;
       if (dict_->size() != other.dict_->size()) return false;
       for (const auto& [key, value] : dict_->entries()) {
@@ -378,6 +404,7 @@ void dump_json(const Value& v, std::string& out, int indent, const std::string& 
       out += json_string_literal(v.as_string());
       return;
     case Value::Kind::List: {
+      WalkGuard guard;
       const ValueList& items = v.as_list();
       if (items.empty()) {
         out += "[]";

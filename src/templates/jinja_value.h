@@ -127,6 +127,10 @@ class ValueDict {
   const Value* find(const std::string& key) const;
   void set(const Value& key, Value value);
   bool erase(const Value& key);
+  void clear() {
+    entries_.clear();
+    index_.clear();
+  }
   size_t size() const { return entries_.size(); }
   const std::vector<std::pair<Value, Value>>& entries() const { return entries_; }
 

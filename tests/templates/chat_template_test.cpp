@@ -325,6 +325,12 @@ TEST(TemplateLimits, RejectsDeepNesting) {
   EXPECT_NE(render_error(blocks).find("nesting exceeds the limit"), std::string::npos);
 }
 
+TEST(TemplateLimits, RejectsSelfContainingNamespace) {
+  // jinja2 prints a recursive repr here; brasa stops with an error instead of recursing forever.
+  std::string error = render_error("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}");
+  EXPECT_NE(error.find("nests deeper than 512 levels"), std::string::npos) << error;
+}
+
 TEST(TemplateLimits, RejectsDeepJsonInput) {
   auto chat_template = brasa::make_jinja_chat_template("{{ messages|length }}");
   brasa::ChatTemplateInputs inputs;
