@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -60,9 +61,11 @@ TEST(SafetensorsWriter, RoundTripsThroughReader) {
   SafetensorsFile file(dir + "/model.safetensors");
   ASSERT_EQ(file.tensors().size(), 3u);
   EXPECT_EQ(file.metadata().at("format"), "pt");
+  std::map<std::string, const TensorData*> written = {{weight.name, &weight}, {bf16.name, &bf16}, {fp8.name, &fp8}};
   for (const TensorView& view : file.tensors()) {
-    const TensorData* expected = view.name == "layer.weight" ? &weight : view.name == "layer.bf16" ? &bf16 : &fp8;
     SCOPED_TRACE(view.name);
+    ASSERT_EQ(written.count(view.name), 1u);
+    const TensorData* expected = written.at(view.name);
     EXPECT_EQ(view.dtype, expected->dtype);
     EXPECT_EQ(view.shape, expected->shape);
     ASSERT_EQ(view.bytes, expected->bytes.size());
