@@ -87,10 +87,10 @@ TensorData encode(const std::string& name, std::vector<int64_t> shape, const std
   return t;
 }
 
-// Meta's FP8 layout: E4M3 weights with one F32 scale per output row, stored as
-// NAME ([rows, cols], F8_E4M3) and NAME_scale ([rows, 1], F32), where the
-// weight's name ends in "weight" and the scale's in "weight_scale". The scale
-// maps the row's max magnitude to 448, the largest E4M3 value.
+// Meta's FP8 layout: E4M3 weights with one F32 scale per output row. The
+// weight `<prefix>.weight` is [rows, cols] F8_E4M3 and its scale
+// `<prefix>.weight_scale` is [rows, 1] F32. Each scale maps its row's max
+// magnitude to 448, the largest E4M3 value.
 void append_fp8(std::vector<TensorData>& out, const std::string& weight_name, int64_t rows, int64_t cols,
                 const float* values) {
   TensorData weight;
@@ -128,7 +128,7 @@ DTypePlan plan_for(const std::string& dtype) {
 // ---------------------------------------------------------------------------
 // Weights. Linear weights are [out_features, in_features] with standard
 // deviation 1/sqrt(in_features), so activations keep about unit scale through
-// the layers; norm weights are 1 + 0.1 N(0, 1) so that they are not a no-op.
+// the layers. Norm weights are 1 + 0.1 N(0, 1), so that they are not a no-op.
 
 class WeightBuilder {
  public:
@@ -312,11 +312,13 @@ json config_json(const TestModelPreset& p, const std::string& dtype) {
       {"image_token_index", 200092},
   };
   if (dtype == "fp8") {
-    // Per-output-row FP8 weights as in Meta's FP8 release; every module that is
-    // not a routed expert stays BF16.
+    // Hugging Face's fbgemm_fp8 config describes this layout: FP8 weights with
+    // F32 per-output-row scales [rows, 1], and the modules listed here stay
+    // BF16. activation_scale_ub bounds run-time activation scales in FBGEMM's
+    // kernels; brasa's loader does not need it.
     config["quantization_config"] = {
         {"quant_method", "fbgemm_fp8"},
-        {"weight_scale_layout", "per_output_row"},
+        {"activation_scale_ub", 1200.0},
         {"modules_to_not_convert",
          json::array({"language_model.model.embed_tokens", "language_model.lm_head", "self_attn", "router",
                       "shared_expert", "feed_forward.gate_proj", "feed_forward.up_proj", "feed_forward.down_proj"})},
