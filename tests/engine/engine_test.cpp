@@ -552,3 +552,22 @@ TEST(Engine, PrefillChunksShareStepsWithDecode) {
 
 }  // namespace
 }  // namespace brasa
+
+namespace brasa {
+namespace {
+
+TEST(Engine, DumpListsPoolsAndSequences) {
+  FakeModel model(fake_model_info(kVocab, 16));
+  EngineCore core(model, small_config(400));
+  Result result;
+  ASSERT_EQ(core.submit(greedy_request("dumped", std::vector<int32_t>(9, 2), 5), collect(result)),
+            SubmitResult::Accepted);
+  core.step();
+  const std::string dump = core.dump();
+  EXPECT_NE(dump.find("global pool: blocks 336, used 3"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("local pool: blocks 64, used 3"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("running dumped: tokens 10, computed 9, blocks [0 1 2]"), std::string::npos) << dump;
+}
+
+}  // namespace
+}  // namespace brasa
