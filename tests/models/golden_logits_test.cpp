@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -223,6 +224,9 @@ struct Variant {
   std::string preset;
   std::string dtype;
 };
+
+// Keeps test listings readable, where GoogleTest would print the raw bytes.
+void PrintTo(const Variant& variant, std::ostream* os) { *os << variant.preset << " " << variant.dtype; }
 
 class GoldenLogits : public ::testing::TestWithParam<Variant> {};
 
