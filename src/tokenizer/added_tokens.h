@@ -31,8 +31,8 @@ class AddedTokenMatcher {
   void build(const std::vector<AddedToken>& tokens);
   bool empty() const { return tokens_.empty(); }
 
-  // Splits `text`; special tokens are recognised only with `parse_special`,
-  // non-special added tokens always.
+  // Splits `text` into tokens and text spans. Special tokens are recognised
+  // only with `parse_special`, non-special added tokens always.
   void split(std::string_view text, bool parse_special, std::vector<TextSegment>& out) const;
 
  private:
@@ -41,7 +41,8 @@ class AddedTokenMatcher {
     int32_t token = -1;                                 // index into tokens_
   };
   int32_t child(int32_t node, uint8_t byte) const;
-  // Longest active match at `pos`: returns the token index and sets `length`, or -1.
+  // Returns the index of the longest token allowed here that starts at `pos`
+  // and sets `length`, or returns -1.
   int32_t match(std::string_view text, size_t pos, bool parse_special, size_t& length) const;
 
   std::vector<AddedToken> tokens_;

@@ -113,8 +113,8 @@ void BpeModel::encode_uncached(std::string_view piece, std::vector<int32_t>& out
   }
 
   // 2. A queue of adjacent pairs, strongest (lowest rank) first, leftmost among
-  // equals. Entries go stale when a neighbour merges; they are recognised by the
-  // lengths they recorded and skipped.
+  // equals. Entries go stale when a neighbour merges, and are then recognised
+  // by the lengths they recorded and skipped.
   const auto weaker = [](const Candidate& a, const Candidate& b) {
     return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
   };
@@ -163,7 +163,7 @@ void BpeModel::emit_symbol(std::string_view piece, const Symbol& symbol, std::ve
     out.push_back(symbol.id);
     return;
   }
-  // Only initial symbols can be unknown: every merge produces a token.
+  // Only initial symbols can be unknown, because every merge produces a token.
   for (uint32_t i = 0; i < symbol.length; ++i) {
     const int32_t byte_id = byte_fallback_[static_cast<uint8_t>(piece[symbol.begin + i])];
     if (byte_id >= 0) {

@@ -18,7 +18,7 @@ namespace brasa {
 //
 // Two merge rules cover the formats:
 // - pair ranks: a list of merges "A B", the earlier the stronger (Hugging Face
-//   tokenizer.json, GGUF tokenizer.ggml.merges);
+//   tokenizer.json, GGUF tokenizer.ggml.merges).
 // - token ranks: two adjacent symbols merge when their concatenation is a
 //   token, the lower the token's rank the stronger (tiktoken ranks, and
 //   SentencePiece scores turned into ranks).
@@ -31,8 +31,8 @@ class BpeModel {
 
   BpeModel(MergeRule rule, InitialSymbols initial) : rule_(rule), initial_(initial) {}
 
-  // Sets the vocabulary; `texts[id]` is the token in model space. Empty
-  // strings and duplicates are not indexed (the lowest id wins a duplicate).
+  // Sets the vocabulary, where `texts[id]` is the token in model space. Empty
+  // strings are not indexed, and the lowest id wins a duplicate.
   void set_vocab(std::vector<std::string> texts);
   // The id of a model-space string, or -1.
   int32_t find(std::string_view text) const;
@@ -43,19 +43,19 @@ class BpeModel {
   // Returns false when that concatenation is not in the vocabulary.
   bool add_merge(int32_t left, int32_t right, int32_t rank);
   void reserve_merges(size_t count) { merges_.reserve(count); }
-  // Token ranks: the rank of every token (lower merges first); -1 never merges.
+  // Token ranks: the rank of every token. Lower ranks merge first, and -1 never merges.
   void set_token_ranks(std::vector<int32_t> ranks) { token_ranks_ = std::move(ranks); }
 
   // When set, a piece that is itself a token is emitted whole without merging
   // (Hugging Face "ignore_merges", tiktoken, llama.cpp for Llama 3).
   void set_ignore_merges(bool value) { ignore_merges_ = value; }
-  // Tokens for single bytes used when a final symbol is not in the vocabulary
-  // (SentencePiece byte fallback, "<0x41>"); -1 where there is none.
+  // Tokens for single bytes, used when a final symbol is not in the vocabulary
+  // (SentencePiece byte fallback, "<0x41>"). An entry of -1 means no such token.
   void set_byte_fallback(const std::array<int32_t, 256>& ids) { byte_fallback_ = ids; }
   // The id emitted for a symbol with neither a token nor a byte fallback, or -1 to drop it.
   void set_unknown_id(int32_t id) { unknown_id_ = id; }
 
-  // Appends the tokens of one piece to `out`. Thread-safe; results are cached.
+  // Appends the tokens of one piece to `out`. Thread-safe, and results are cached.
   void encode(std::string_view piece, std::vector<int32_t>& out) const;
 
  private:
@@ -90,7 +90,7 @@ class BpeModel {
   int32_t unknown_id_ = -1;
 
   // Cache of encoded pieces. Natural text repeats its words, so most pieces
-  // hit; the cache is dropped whole when it grows past kMaxCacheEntries.
+  // hit. The cache is dropped whole when it grows past kMaxCacheEntries.
   static constexpr size_t kMaxCacheEntries = 1 << 16;
   static constexpr size_t kMaxCachedPieceBytes = 64;
   mutable std::mutex cache_mutex_;

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "tokenizer/added_tokens.h"
@@ -45,7 +46,7 @@ struct BpeTokenizerSpec {
 // Byte-level or SentencePiece-style BPE tokenizer (see BpeTokenizerSpec::Kind).
 //
 // Invalid UTF-8 in the input is replaced by U+FFFD before encoding, the way
-// JavaScript's TextDecoder and Python's errors="replace" decode bytes; the
+// JavaScript's TextDecoder and Python's errors="replace" decode bytes. The
 // HTTP layer only passes valid UTF-8, so this only affects library callers.
 class BpeTokenizer final : public Tokenizer {
  public:

@@ -10,7 +10,7 @@ namespace brasa {
 
 // Incremental detokenizer for streaming: feed token ids one at a time and get
 // text chunks that are always complete UTF-8. Bytes of a character split
-// across tokens are held back until the character is complete; flush() ends
+// across tokens are held back until the character is complete. flush() ends
 // the stream and turns what is left into U+FFFD. The concatenation of all
 // chunks equals Tokenizer::decode() of the whole sequence, including the
 // SentencePiece rule that drops the first leading space.

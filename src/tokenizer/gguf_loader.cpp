@@ -35,7 +35,7 @@ std::string sentencepiece_to_bytes(const std::string& text) {
   return bytes;
 }
 
-// "<0x41>" -> 0x41; -1 when the text is not a byte token.
+// Parses a byte token ("<0x41>" -> 0x41). Returns -1 when the text is not one.
 int parse_byte_token(const std::string& text) {
   if (text.size() != 6 || text.compare(0, 3, "<0x") != 0 || text[5] != '>') return -1;
   int value = 0;
@@ -85,9 +85,9 @@ std::unique_ptr<BpeTokenizer> load_gguf_tokenizer(const std::string& path) {
   const bool byte_level = spec.kind == BpeTokenizerSpec::Kind::kByteLevel;
   bool llama3_defaults = false;
 
-  // 1. Token tables. Control tokens are special; control and user-defined
-  // tokens are matched in text before the BPE model (llama.cpp matches
-  // user-defined ones even without parse_special).
+  // 1. Token tables. Control tokens are special. Control and user-defined
+  // tokens are matched in text before the BPE model, and llama.cpp matches
+  // user-defined ones even without parse_special.
   spec.token_texts = tokens;
   spec.token_bytes.resize(n_vocab);
   spec.special.assign(n_vocab, false);
@@ -148,7 +148,7 @@ std::unique_ptr<BpeTokenizer> load_gguf_tokenizer(const std::string& path) {
         throw Error(path + ": tokenizer.ggml.merges[" + std::to_string(rank) + "] (\"" + merge +
                     "\") refers to a token not in the vocabulary");
       }
-      // llama.cpp skips a merge whose result is not a token; so does brasa.
+      // A merge whose result is not a token is skipped, as llama.cpp does.
       spec.model->add_merge(left_id, right_id, static_cast<int32_t>(rank));
     }
 
@@ -167,8 +167,8 @@ std::unique_ptr<BpeTokenizer> load_gguf_tokenizer(const std::string& path) {
     llama3_defaults = pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3";
     spec.model->set_ignore_merges(llama3_defaults);
   } else {
-    // SentencePiece merges the adjacent pair whose token has the highest score;
-    // equal scores share a rank so that the leftmost pair wins, as in llama.cpp.
+    // SentencePiece merges the adjacent pair whose token has the highest score.
+    // Equal scores share a rank so that the leftmost pair wins, as in llama.cpp.
     const std::vector<double>& scores = file.get_float_array("tokenizer.ggml.scores");
     if (scores.size() != n_vocab) {
       throw Error(path + ": tokenizer.ggml.scores has " + std::to_string(scores.size()) + " entries for " +

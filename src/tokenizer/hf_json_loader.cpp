@@ -100,7 +100,7 @@ std::unique_ptr<BpeTokenizer> load_hf_tokenizer_json(const std::string& path, co
   json root;
   {
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(path + ": cannot open file");
+    if (!in) throw Error(path + ": file not found or not readable");
     try {
       root = json::parse(in);
     } catch (const json::exception& e) {
@@ -197,7 +197,7 @@ std::unique_ptr<BpeTokenizer> load_hf_tokenizer_json(const std::string& path, co
     spec.token_bytes[id] = bytes;
   }
 
-  // 3. Added tokens: matched in the text before the model sees it.
+  // 3. Added tokens, which are matched in the text before BPE runs.
   for (const json& token : added) {
     AddedToken t;
     t.id = token["id"].get<int32_t>();
@@ -225,8 +225,8 @@ std::unique_ptr<BpeTokenizer> load_hf_tokenizer_json(const std::string& path, co
     if (vocab.contains(unk)) spec.model->set_unknown_id(vocab[unk].get<int32_t>());
   }
 
-  // Merges name tokens by their vocabulary strings; a hash map finds them
-  // much faster than the JSON object.
+  // Merges name tokens by their vocabulary strings, which a hash map finds
+  // much faster than the JSON object does.
   std::unordered_map<std::string_view, int32_t> vocab_ids;
   vocab_ids.reserve(model["vocab"].size());
   for (const auto& [text, id_json] : model["vocab"].items()) vocab_ids.emplace(vocab_texts[id_json.get<int32_t>()], id_json.get<int32_t>());
@@ -250,7 +250,7 @@ std::unique_ptr<BpeTokenizer> load_hf_tokenizer_json(const std::string& path, co
     ++rank;
   }
 
-  // 5. Pre-tokenizer (byte-level only; SentencePiece splits nothing).
+  // 5. Pre-tokenizer, for byte-level models only (SentencePiece splits nothing).
   if (spec.kind == BpeTokenizerSpec::Kind::kByteLevel && pre_tokenizer.is_object()) {
     for_each_component(pre_tokenizer, "pretokenizers",
                        [&](const json& step) { add_pre_tokenizer_step(step, path, spec.pre_tokenizer); });

@@ -14,7 +14,7 @@ namespace {
 
 nlohmann::json read_json_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open file");
+  if (!in) throw Error(path.string() + ": file not found or not readable");
   try {
     return nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {

@@ -16,10 +16,10 @@ struct TokenizerConfigFiles {
 };
 
 // Reads tokenizer_config.json and generation_config.json from `dir` when they
-// exist; throws brasa::Error naming the file when one is not valid JSON.
+// exist. Throws brasa::Error naming the file when one is not valid JSON.
 TokenizerConfigFiles read_tokenizer_config_files(const std::string& dir);
 
-// Loaders for each format; each throws brasa::Error naming the file.
+// Loaders for each format. Each throws brasa::Error naming the file.
 std::unique_ptr<BpeTokenizer> load_hf_tokenizer_json(const std::string& path, const TokenizerConfigFiles& config);
 std::unique_ptr<BpeTokenizer> load_tiktoken_model(const std::string& path, const TokenizerConfigFiles& config);
 std::unique_ptr<BpeTokenizer> load_gguf_tokenizer(const std::string& path);

@@ -43,7 +43,7 @@ std::string rewrite_whitespace_classes(const std::string& pattern) {
       } else if (next == 'S' && !in_class) {
         out += "[^" + std::string(kWhiteSpaceMembers) + "]";
       } else {
-        // `\S` inside a class has no simple rewrite; the patterns in use never have one.
+        // `\S` inside a class has no simple rewrite, and no pattern in use has one.
         out += c;
         out += next;
       }
@@ -121,7 +121,7 @@ void PreTokenizerRegex::split(std::string_view text, TextSpan span, bool keep_ga
     const size_t match_begin = ovector[0];
     const size_t match_end = ovector[1];
     if (match_end == match_begin) {
-      // An empty match splits nothing; step over one character and search on.
+      // An empty match splits nothing, so the search goes on one character later.
       position = match_begin + utf8_step(text, match_begin);
       continue;
     }

@@ -16,7 +16,7 @@ struct TextSpan {
 // A pre-tokenizer regex compiled with PCRE2 (UTF and UCP modes, JIT when the
 // platform has it). `\s` and `\S` are rewritten to Unicode White_Space, which
 // is what the Rust regex engines behind Hugging Face tokenizers and tiktoken
-// use; PCRE2's own `\s` leaves out U+0085.
+// use. PCRE2's own `\s` leaves out U+0085.
 class PreTokenizerRegex {
  public:
   // Throws brasa::Error naming `source` when the pattern does not compile.
@@ -26,8 +26,8 @@ class PreTokenizerRegex {
   PreTokenizerRegex& operator=(const PreTokenizerRegex&) = delete;
 
   // Splits span `span` of valid UTF-8 `text` into pieces. With `keep_gaps`
-  // the text between matches becomes pieces too (Hugging Face "Isolated");
-  // without it only the matches are kept (tiktoken, and "Removed" with invert).
+  // the text between matches becomes pieces too (Hugging Face "Isolated").
+  // Without it only the matches are kept (tiktoken, and "Removed" with invert).
   void split(std::string_view text, TextSpan span, bool keep_gaps, std::vector<TextSpan>& out) const;
 
   const std::string& pattern() const { return pattern_; }
@@ -49,7 +49,7 @@ class PreTokenizer {
   void add(std::unique_ptr<PreTokenizerRegex> regex, bool keep_gaps);
   bool empty() const { return stages_.empty(); }
 
-  // Splits valid UTF-8 text into pieces; with no regexes the whole text is one piece.
+  // Splits valid UTF-8 text into pieces. With no regexes the whole text is one piece.
   void split(std::string_view text, std::vector<TextSpan>& out) const;
 
  private:

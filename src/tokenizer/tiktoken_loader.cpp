@@ -9,7 +9,7 @@ namespace brasa {
 
 namespace {
 
-// Decodes standard base64 (with '=' padding); returns false on any invalid character or length.
+// Decodes standard base64 with '=' padding. Returns false on an invalid character or length.
 bool decode_base64(std::string_view text, std::string& out) {
   out.clear();
   if (text.empty() || text.size() % 4 != 0) return false;
@@ -90,7 +90,7 @@ std::unique_ptr<BpeTokenizer> load_tiktoken_model(const std::string& path, const
   const MappedFile file(path);
   const std::string_view text(reinterpret_cast<const char*>(file.data()), file.size());
 
-  // A rank file is ASCII text; a SentencePiece model (Llama 2's
+  // A rank file is ASCII text, but a SentencePiece model (Llama 2's
   // tokenizer.model) is binary protobuf.
   for (char c : text.substr(0, 256)) {
     const auto byte = static_cast<uint8_t>(c);
@@ -152,7 +152,7 @@ std::unique_ptr<BpeTokenizer> load_tiktoken_model(const std::string& path, const
   }
   spec.pre_tokenizer.add(std::make_unique<PreTokenizerRegex>(pattern, path), /*keep_gaps=*/false);
 
-  // 3. Tables: base tokens are their bytes; special tokens follow them.
+  // 3. Tables: base tokens are their bytes, and special tokens follow them.
   const size_t n_base = base_bytes.size();
   const size_t n_vocab = n_base + specials.size();
   spec.token_texts.reserve(n_vocab);

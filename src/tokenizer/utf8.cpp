@@ -86,7 +86,7 @@ void Utf8Sanitizer::push(std::string_view bytes, std::string& out) {
     }
 
     if (b < lower_ || b > upper_) {
-      // The maximal subpart so far is one error; the byte itself starts over.
+      // The maximal subpart so far is one error, and the byte itself starts over.
       pending_.clear();
       needed_ = 0;
       out += kReplacement;

@@ -48,7 +48,7 @@ TEST(SentencePiece, Stories260KSpecialTokens) {
 
 TEST(SentencePiece, ByteFallbackRoundTrip) {
   const Tokenizer& tokenizer = test::cached_tokenizer(test::shared_path("testdata/models/stories260K.gguf"));
-  // A 512-token vocabulary has no CJK or emoji; they become byte tokens.
+  // A 512-token vocabulary has no CJK or emoji, so they become byte tokens.
   const std::string text = "Lily saw \xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\xA6\x99!";
   const std::vector<int32_t> ids = tokenizer.encode(text, false, false);
   EXPECT_NE(std::find(ids.begin(), ids.end(), tokenizer.token_id("<0xE4>")), ids.end());

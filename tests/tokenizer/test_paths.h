@@ -24,7 +24,7 @@ inline const Tokenizer& cached_tokenizer(const std::string& path) {
 
 // NOTE: the GGUF reader rejects files whose data section, padded to the
 // alignment, would start past the end of the file. Vocabulary-only files from
-// llama.cpp have no tensors and no padding, so they hit that check; until the
+// llama.cpp have no tensors and no padding, so they hit that check. Until the
 // reader accepts them, tests load a copy with the padding appended.
 inline std::unique_ptr<Tokenizer> load_gguf_or_padded_copy(const std::string& path) {
   namespace fs = std::filesystem;
