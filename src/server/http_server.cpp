@@ -71,6 +71,8 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(HttpServer::Impl& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {
     ++server_.n_connections;
     beast::error_code ec;
+    // Stream chunks are small; Nagle's algorithm would hold each one for the client's delayed ACK.
+    stream_.socket().set_option(tcp::no_delay(true), ec);
     auto endpoint = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
   }
