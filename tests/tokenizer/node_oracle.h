@@ -29,11 +29,18 @@ inline std::string base64_encode(const std::string& bytes) {
   return out;
 }
 
-// Runs tests/node/tokenize_oracle.mjs on `request` (its "inputs" are filled
-// in from `inputs`) and returns the ids per input. Sets `error` and returns
-// an empty list when Node or the npm packages are missing.
-inline std::vector<std::vector<int32_t>> run_node_oracle(nlohmann::json request, const std::vector<std::string>& inputs,
-                                                         const std::string& name, std::string& error) {
+// Result of one oracle run: the ids per input, or why there are none.
+struct OracleResult {
+  std::vector<std::vector<int32_t>> ids;
+  std::string skip_reason;  // Node or the npm packages are missing
+  std::string error;        // the oracle ran and failed
+};
+
+// Runs tests/node/tokenize_oracle.mjs on `request`, with its "inputs" filled
+// in from `inputs`.
+inline OracleResult run_node_oracle(nlohmann::json request, const std::vector<std::string>& inputs,
+                                    const std::string& name) {
+  OracleResult result;
   namespace fs = std::filesystem;
   request["inputs"] = nlohmann::json::array();
   for (const std::string& input : inputs) request["inputs"].push_back(base64_encode(input));
@@ -47,21 +54,26 @@ inline std::vector<std::vector<int32_t>> run_node_oracle(nlohmann::json request,
   const fs::path node_dir = fs::path(BRASA_SOURCE_DIR) / "tests" / "node";
   if (!fs::exists(node_dir / "node_modules" / "@lenml" / "tokenizers") ||
       !fs::exists(node_dir / "node_modules" / "js-tiktoken")) {
-    error = "npm packages missing: run npm install in " + node_dir.string();
-    return {};
+    result.skip_reason = "npm packages missing: run npm install in " + node_dir.string();
+    return result;
+  }
+  if (std::system("node --version > /dev/null 2>&1") != 0) {
+    result.skip_reason = "node not found";
+    return result;
   }
   const std::string command = "cd '" + node_dir.string() + "' && node tokenize_oracle.mjs < '" + request_path.string() +
                               "' > '" + response_path.string() + "'";
   const int status = std::system(command.c_str());
   if (status != 0) {
-    error = "node oracle failed (exit status " + std::to_string(status) + "): " + command;
-    return {};
+    result.error = "node oracle failed (exit status " + std::to_string(status) + "): " + command;
+    return result;
   }
 
   std::ifstream in(response_path);
   std::stringstream text;
   text << in.rdbuf();
-  return nlohmann::json::parse(text.str()).get<std::vector<std::vector<int32_t>>>();
+  result.ids = nlohmann::json::parse(text.str()).get<std::vector<std::vector<int32_t>>>();
+  return result;
 }
 
 }  // namespace brasa::test

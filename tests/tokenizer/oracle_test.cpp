@@ -52,9 +52,10 @@ TEST(TokenizerOracle, Llama3JsonMatchesLenml) {
   nlohmann::json request = {{"kind", "hf"},
                             {"tokenizer_json", dir + "/tokenizer.json"},
                             {"tokenizer_config", dir + "/tokenizer_config.json"}};
-  std::string error;
-  const auto expected = test::run_node_oracle(request, corpus, "llama3_json", error);
-  if (!error.empty()) GTEST_SKIP() << error;
+  const test::OracleResult oracle = test::run_node_oracle(request, corpus, "llama3_json");
+  if (!oracle.skip_reason.empty()) GTEST_SKIP() << oracle.skip_reason;
+  ASSERT_TRUE(oracle.error.empty()) << oracle.error;
+  const auto& expected = oracle.ids;
 
   // @lenml/tokenizers always recognises added tokens, as parse_special does.
   expect_same_ids(*tokenizer, corpus, expected, /*parse_special=*/true);
@@ -68,9 +69,10 @@ TEST(TokenizerOracle, Gpt4oJsonMatchesLenml) {
   nlohmann::json request = {{"kind", "hf"},
                             {"tokenizer_json", dir + "/tokenizer.json"},
                             {"tokenizer_config", dir + "/tokenizer_config.json"}};
-  std::string error;
-  const auto expected = test::run_node_oracle(request, corpus, "gpt4o_json", error);
-  if (!error.empty()) GTEST_SKIP() << error;
+  const test::OracleResult oracle = test::run_node_oracle(request, corpus, "gpt4o_json");
+  if (!oracle.skip_reason.empty()) GTEST_SKIP() << oracle.skip_reason;
+  ASSERT_TRUE(oracle.error.empty()) << oracle.error;
+  const auto& expected = oracle.ids;
   expect_same_ids(*tokenizer, corpus, expected, /*parse_special=*/true);
 }
 
@@ -85,9 +87,10 @@ TEST(TokenizerOracle, Llama4TiktokenMatchesJsTiktoken) {
                               {"pattern", kO200kPattern},
                               {"special_tokens", special_token_map(*tokenizer, 200000)},
                               {"parse_special", parse_special}};
-    std::string error;
-    const auto expected = test::run_node_oracle(request, corpus, "llama4_tiktoken", error);
-    if (!error.empty()) GTEST_SKIP() << error;
+    const test::OracleResult oracle = test::run_node_oracle(request, corpus, "llama4_tiktoken");
+    if (!oracle.skip_reason.empty()) GTEST_SKIP() << oracle.skip_reason;
+    ASSERT_TRUE(oracle.error.empty()) << oracle.error;
+    const auto& expected = oracle.ids;
     SCOPED_TRACE(parse_special ? "parse_special" : "no parse_special");
     expect_same_ids(*tokenizer, corpus, expected, parse_special);
   }
@@ -103,9 +106,10 @@ TEST(TokenizerOracle, Llama3TiktokenMatchesJsTiktoken) {
                             {"pattern", kLlama3Pattern},
                             {"special_tokens", special_token_map(*tokenizer, 128000)},
                             {"parse_special", true}};
-  std::string error;
-  const auto expected = test::run_node_oracle(request, corpus, "llama3_tiktoken", error);
-  if (!error.empty()) GTEST_SKIP() << error;
+  const test::OracleResult oracle = test::run_node_oracle(request, corpus, "llama3_tiktoken");
+  if (!oracle.skip_reason.empty()) GTEST_SKIP() << oracle.skip_reason;
+  ASSERT_TRUE(oracle.error.empty()) << oracle.error;
+  const auto& expected = oracle.ids;
   expect_same_ids(*tokenizer, corpus, expected, /*parse_special=*/true);
 }
 
