@@ -69,12 +69,18 @@ class SchemaCompiler {
       throw SchemaError(join(path, "uniqueItems"), "keyword `uniqueItems: true` is not supported");
     }
 
-    if (schema.contains("$ref")) return compile_ref(schema, path, depth);
-    if (schema.contains("allOf")) return compile_all_of(schema, path, depth);
-    if (schema.contains("anyOf")) return compile_union(schema, "anyOf", path, depth);
-    if (schema.contains("oneOf")) return compile_union(schema, "oneOf", path, depth);
-
-    int32_t rule = compile_typed(schema, path, depth);
+    int32_t rule = -1;
+    if (schema.contains("$ref")) {
+      rule = compile_ref(schema, path, depth);
+    } else if (schema.contains("allOf")) {
+      rule = compile_all_of(schema, path, depth);
+    } else if (schema.contains("anyOf")) {
+      rule = compile_union(schema, "anyOf", path, depth);
+    } else if (schema.contains("oneOf")) {
+      rule = compile_union(schema, "oneOf", path, depth);
+    } else {
+      rule = compile_typed(schema, path, depth);
+    }
     if (schema.value("nullable", false) == true) return builder_.add_rule({GrammarBuilder::ref(rule), builder_.literal("null")});
     return rule;
   }
@@ -145,7 +151,6 @@ class SchemaCompiler {
     for (size_t i = 0; i < members.size(); ++i) {
       alternatives.push_back(GrammarBuilder::ref(compile(members[i], here + "[" + std::to_string(i) + "]", depth + 1)));
     }
-    if (schema.value("nullable", false) == true) alternatives.push_back(builder_.literal("null"));
     return builder_.add_rule(alternatives);
   }
 
