@@ -9,12 +9,14 @@
 
 namespace brasa {
 
-// Chooses the next token of one sequence from its logits row. The steps, in order:
-// logit_bias; repetition_penalty over prompt and output tokens (a seen token's
-// positive logit is divided by it, a negative one multiplied, as HF and llama.cpp
-// do); presence and frequency penalties over output tokens (OpenAI's formula);
-// logprobs from these processed logits; then temperature (0: greedy argmax, the
-// lowest id on ties), top-k, top-p, min-p, and a draw from the seeded RNG.
+// Chooses the next token of one sequence from its logits row, in these steps:
+// 1. logit_bias.
+// 2. repetition_penalty over prompt and output tokens: a seen token's positive
+//    logit is divided by it and a negative one multiplied (the HF convention).
+// 3. presence and frequency penalties over output tokens (OpenAI's formula).
+// 4. logprobs from these processed logits, before temperature.
+// 5. temperature (0: greedy argmax, the lowest id on ties), top-k, top-p, min-p,
+//    and a draw from the seeded RNG.
 // Each sequence owns one Sampler, so the same seed gives the same tokens.
 class Sampler {
  public:

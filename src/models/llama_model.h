@@ -24,7 +24,7 @@ class LlamaModel final : public Model {
   void forward(std::span<const SequenceStep> batch, const KvPools& kv, StepOutput& out) override;
 
  private:
-  // Where a layer keeps its KV: the local pool for chunked layers, else the global one.
+  // A layer's KV location: the local pool for chunked layers, else the global one.
   struct KvPlace {
     bool local = false;
     int32_t index = 0;  // layer index inside that pool

@@ -6,10 +6,10 @@
 
 namespace brasa {
 
-// Llama 4 MoE feed-forward, as HF's Llama4TextMoe and Meta's moe.py compute it:
-// each token keeps its top-k router logits, the sigmoid of a kept logit scales
-// the token's INPUT to that expert, and the shared expert's output on the
-// unscaled input is added to the sum of the routed outputs.
+// Llama 4 MoE feed-forward, as HF transformers' Llama4TextMoe computes it. Each
+// token keeps its top-k router logits, and the sigmoid of a kept logit scales the
+// token's INPUT to that expert. The shared expert runs on the unscaled input, and
+// its output is added to the sum of the routed outputs.
 void LlamaModel::moe(const LayerWeights& w, int64_t n_tokens, const float* x, float* out) {
   const int64_t hidden = config_.hidden_size;
   const int32_t n_experts = config_.n_experts;

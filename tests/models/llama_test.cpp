@@ -22,9 +22,9 @@ const std::string kStories = kShared + "/testdata/models/stories260K.gguf";
 
 // NOTE: llama.cpp produced the golden logits with its default F16 KV cache, which
 // rounds q, k, v and the attention accumulator to F16, while brasa keeps the KV
-// cache in F32. On stories260K that moves logits by up to 1.1e-2 (measured; an F16
-// emulation of llama.cpp's flash attention still left 2.5e-3), so 1e-4 is out of
-// reach and the check uses 2e-2. Greedy tokens match exactly.
+// cache in F32. On stories260K that moves logits by up to 1.1e-2 (measured). An
+// F16 emulation of llama.cpp's flash attention still left 2.5e-3, so 1e-4 is out
+// of reach and the check uses 2e-2. Greedy tokens match exactly.
 constexpr float kLogitTolerance = 2e-2f;
 
 nlohmann::json load_golden() {
