@@ -269,24 +269,29 @@ std::unique_ptr<BpeTokenizer> load_hf_tokenizer_json(const std::string& path, co
     const auto it = vocab_ids.find(content);
     return it == vocab_ids.end() ? -1 : it->second;
   };
-  spec.bos_id = id_of(config.bos_token);
+  // The post-processor template that starts with a special token (BOS) in
+  // files whose post_processor is TemplateProcessing.
+  std::string template_first_token;
+  const json& post = root.contains("post_processor") ? root["post_processor"] : null_json;
+  for_each_component(post, "processors", [&](const json& part) {
+    if (part.value("type", "") != "TemplateProcessing" || !part.contains("single") || !part["single"].is_array() ||
+        part["single"].empty()) {
+      return;
+    }
+    const json& first = part["single"][0];
+    if (first.contains("SpecialToken") && first["SpecialToken"].is_object()) {
+      template_first_token = first["SpecialToken"].value("id", "");
+    }
+  });
+
+  // BOS comes from tokenizer_config.json, else from that template. Without
+  // add_bos_token, BOS is added when the template starts with it.
+  const std::string bos_token = config.bos_token.empty() ? template_first_token : config.bos_token;
+  spec.bos_id = id_of(bos_token);
   if (config.add_bos_token >= 0) {
     spec.add_bos = config.add_bos_token == 1;
   } else {
-    // Without add_bos_token, BOS is added when the post-processor template starts with it.
-    const json& post = root.contains("post_processor") ? root["post_processor"] : null_json;
-    bool template_adds_bos = false;
-    for_each_component(post, "processors", [&](const json& part) {
-      if (part.value("type", "") != "TemplateProcessing" || !part.contains("single") || !part["single"].is_array() ||
-          part["single"].empty()) {
-        return;
-      }
-      const json& first = part["single"][0];
-      if (first.contains("SpecialToken") && first["SpecialToken"].value("id", "") == config.bos_token) {
-        template_adds_bos = true;
-      }
-    });
-    spec.add_bos = template_adds_bos;
+    spec.add_bos = !bos_token.empty() && template_first_token == bos_token;
   }
   add_unique_id(spec.eos_ids, id_of(config.eos_token));
   for (int32_t id : config.generation_eos_ids) add_unique_id(spec.eos_ids, id);

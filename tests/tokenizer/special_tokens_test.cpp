@@ -137,6 +137,26 @@ TEST(SpecialTokens, NonSpecialAddedTokenAlwaysMatched) {
   EXPECT_EQ(tokenizer->encode("a<r>  a", false, true), (std::vector<int32_t>{0, 6, 0}));
 }
 
+TEST(SpecialTokens, TemplateProcessingAddsBos) {
+  // Without tokenizer_config.json, BOS and add_bos come from a post-processor
+  // template that starts with a special token, as in Meta's Llama 3 files.
+  const fs::path dir = fs::path(BRASA_TEST_WORK_DIR) / "template_processing";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "tokenizer.json") << R"({"added_tokens": [{"id": 2, "content": "<bos>", "special": true}],
+    "normalizer": null, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+    "post_processor": {"type": "Sequence", "processors": [
+      {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true},
+      {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<bos>", "type_id": 0}},
+                                               {"Sequence": {"id": "A", "type_id": 0}}]}]},
+    "decoder": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}})";
+
+  const auto tokenizer = load_tokenizer(dir.string());
+  EXPECT_EQ(tokenizer->bos_id(), 2);
+  EXPECT_EQ(tokenizer->encode("ab", true, false), (std::vector<int32_t>{2, 0, 1}));
+  EXPECT_EQ(tokenizer->encode("ab", false, false), (std::vector<int32_t>{0, 1}));
+}
+
 TEST(SpecialTokens, InvalidUtf8EncodesAsReplacementCharacter) {
   const Tokenizer& tokenizer = llama4();
   EXPECT_EQ(tokenizer.encode("a\xFF" "b\xE2\x82", false, false),
