@@ -33,6 +33,8 @@ struct JobOptions {
   std::vector<std::string> stop;
   int32_t logprobs = -1;     // -1: none; N: chosen token plus top N
   int32_t prompt_logprobs = -1;
+  // Tools are enabled: non-streaming output is parsed into tool_calls.
+  // TODO: streams send calls as plain content until ToolCallStreamParser is wired in.
   bool has_tools = false;
 };
 

@@ -21,8 +21,8 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// While a request is handled the connection keeps reading, to notice a client
-// that goes away; bytes of a pipelined next request are kept up to this size.
+// While a request is handled, the connection keeps reading so it notices a
+// client that goes away. Bytes of a pipelined next request are kept up to this size.
 constexpr size_t kMaxReadAheadBytes = 64 << 10;
 
 std::string status_line(int status) {
@@ -49,7 +49,7 @@ namespace {
 
 class Session;
 
-// The ResponseWriter of one request; it forwards to the session only while
+// The ResponseWriter of one request. It forwards to the session only while
 // that request is the current one, so a late call cannot touch the next request.
 class RequestWriter : public ResponseWriter {
  public:
@@ -71,7 +71,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(HttpServer::Impl& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {
     ++server_.n_connections;
     beast::error_code ec;
-    // Stream chunks are small; Nagle's algorithm would hold each one for the client's delayed ACK.
+    // Stream chunks are small, and Nagle's algorithm would delay each one until the client's delayed ACK.
     stream_.socket().set_option(tcp::no_delay(true), ec);
     auto endpoint = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());

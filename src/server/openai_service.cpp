@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "server/generation_job.h"
+#include "structured/request_constraints.h"
 
 namespace brasa::server {
 
@@ -40,6 +41,7 @@ OpenAiService::OpenAiService(ServiceConfig config, Engine& engine, const Tokeniz
     : config_(std::move(config)), engine_(engine), tokenizer_(tokenizer), chat_template_(chat_template) {
   id_salt_ = std::random_device{}();
   id_salt_ = (id_salt_ << 32) ^ std::random_device{}();
+  vocabulary_ = VocabularyIndex::from_tokenizer(tokenizer_);
 }
 
 std::string OpenAiService::next_id(const char* prefix) {
@@ -97,7 +99,7 @@ void OpenAiService::handle(HttpRequest request, std::shared_ptr<ResponseWriter> 
       metrics_.count_request(200);
       writer->send(json_response(200, json{{"status", "ok"}}));
     } else if (path == "/metrics") {
-      // Rendered before this scrape is counted, so a scrape never sees itself.
+      // Rendered before this scrape is counted, so a scrape does not count itself.
       std::string text = metrics_.render(engine_.stats());
       metrics_.count_request(200);
       writer->send(HttpResponse{200, "text/plain; version=0.0.4", std::move(text), {}});
@@ -165,7 +167,8 @@ int32_t OpenAiService::check_lengths(const CommonRequest& request, size_t n_prom
 }
 
 std::vector<GenerationRequest> OpenAiService::make_sequences(const CommonRequest& request, int32_t max_tokens,
-                                                             const std::vector<int32_t>& prompt, int n) const {
+                                                             const std::vector<int32_t>& prompt, int n,
+                                                             const TokenConstraint* constraint) const {
   std::vector<GenerationRequest> sequences;
   for (int i = 0; i < n; ++i) {
     GenerationRequest sequence;
@@ -176,6 +179,7 @@ std::vector<GenerationRequest> OpenAiService::make_sequences(const CommonRequest
     if (sequence.sampling.seed) sequence.sampling.seed = *sequence.sampling.seed + uint64_t(i);
     sequence.stop_token_ids = tokenizer_.eos_ids();
     sequence.ignore_eos = request.ignore_eos;
+    if (constraint) sequence.constraint = constraint->clone_initial();
     sequences.push_back(std::move(sequence));
   }
   return sequences;
@@ -187,12 +191,19 @@ void OpenAiService::handle_chat(const HttpRequest& http_request, const std::shar
   check_logit_bias(request.sampling);
   if (!chat_template_) throw invalid_field("messages", "This model has no chat template; use /v1/completions.");
 
-  // TODO: compile response_format and forced tool choices into a TokenConstraint
-  // and parse tool calls from the output once src/structured provides them;
-  // until then both are validated, tools reach the template, and output is plain text.
+  // response_format and a forced tool choice become a constraint on every choice.
+  StructuredOutputRequest structured;
+  structured.response_format = request.response_format;
+  structured.tools = request.tools;
+  structured.tool_choice = request.tool_choice;
+  StructuredOutputPlan plan = plan_structured_output(structured, vocabulary_);
+  if (plan.error) throw invalid_field(plan.error->param, plan.error->message);
+
+  // NOTE: tools reach the model only through a template that reads `tools`;
+  // add_tool_system_prompt is not used yet for templates that do not.
   ChatTemplateInputs inputs;
   inputs.messages = request.messages;
-  inputs.tools = request.tools;
+  if (plan.tools.is_array() && !plan.tools.empty()) inputs.tools = plan.tools;
   inputs.add_generation_prompt = true;
   if (tokenizer_.bos_id() >= 0) inputs.bos_token = tokenizer_.token_bytes(tokenizer_.bos_id());
   if (!tokenizer_.eos_ids().empty()) inputs.eos_token = tokenizer_.token_bytes(tokenizer_.eos_ids().front());
@@ -216,11 +227,12 @@ void OpenAiService::handle_chat(const HttpRequest& http_request, const std::shar
   options.stop = request.stop;
   options.logprobs = request.sampling.logprobs;
   options.prompt_logprobs = request.sampling.prompt_logprobs;
-  options.has_tools = !request.tools.is_null();
+  options.has_tools = plan.expect_tool_calls;
 
   auto job = std::make_shared<GenerationJob>(options, engine_, tokenizer_, metrics_, writer);
   for (int i = 0; i < request.n; ++i) job->add_choice(0, prompt);
-  if (auto error = job->start(make_sequences(request, max_tokens, prompt, request.n))) throw ApiException(*error);
+  auto sequences = make_sequences(request, max_tokens, prompt, request.n, plan.constraint.get());
+  if (auto error = job->start(std::move(sequences))) throw ApiException(*error);
 }
 
 void OpenAiService::handle_completion(const HttpRequest& http_request, const std::shared_ptr<ResponseWriter>& writer) {

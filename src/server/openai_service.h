@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "structured/vocabulary.h"
 #include "server/api_error.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
@@ -44,7 +45,8 @@ class OpenAiService {
   void check_logit_bias(const SamplingParams& sampling) const;
   void check_model(const std::string& model) const;
   std::vector<GenerationRequest> make_sequences(const CommonRequest& request, int32_t max_tokens,
-                                                const std::vector<int32_t>& prompt, int n) const;
+                                                const std::vector<int32_t>& prompt, int n,
+                                                const TokenConstraint* constraint = nullptr) const;
 
   void reply_error(const std::shared_ptr<ResponseWriter>& writer, const ApiError& error);
   std::string next_id(const char* prefix);
@@ -57,6 +59,7 @@ class OpenAiService {
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> request_counter_{0};
   uint64_t id_salt_ = 0;
+  std::shared_ptr<const VocabularyIndex> vocabulary_;  // for structured-output constraints
 };
 
 // Compares two strings in time that depends only on their lengths, so a

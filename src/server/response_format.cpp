@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "structured/tool_call_parser.h"
+
 namespace brasa::server {
 
 using nlohmann::json;
@@ -123,10 +125,25 @@ json chat_response(const GenerationJob& job) {
   json choices = json::array();
   for (const ChoiceState& choice : job.choices()) {
     json message = {{"role", "assistant"}, {"content", choice.text}};
+    std::string finish_reason = choice.finish_reason;
+    if (job.options().has_tools) {
+      // Calls in the output become tool_calls; text before the first call stays content.
+      ParsedToolOutput parsed = parse_tool_calls(choice.text);
+      if (!parsed.tool_calls.empty()) {
+        json calls = json::array();
+        for (const ToolCall& call : parsed.tool_calls) {
+          calls.push_back({{"id", call.id}, {"type", "function"},
+                           {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+        }
+        message["content"] = parsed.content.empty() ? json() : json(parsed.content);
+        message["tool_calls"] = calls;
+        finish_reason = "tool_calls";
+      }
+    }
     json logprobs;
     if (job.options().logprobs >= 0) logprobs = chat_logprobs(job.tokenizer(), choice.tokens, job.options().logprobs);
     choices.push_back({{"index", choice.index}, {"message", message}, {"logprobs", logprobs},
-                       {"finish_reason", finish_json(choice.finish_reason)}});
+                       {"finish_reason", finish_json(finish_reason)}});
   }
   response["choices"] = choices;
   response["usage"] = usage_json(job);

@@ -1,8 +1,8 @@
 """End-to-end checks of `brasa serve` with Python requests.
 
 Usage: api_test.py BRASA_BINARY MODEL [GOLDEN_JSON]
-With GOLDEN_JSON (llama.cpp's greedy ids for stories260K), greedy output through
-/v1/completions must equal the golden token ids.
+With GOLDEN_JSON (llama.cpp's greedy continuations of stories260K), greedy output
+through /v1/completions, prompted with the golden prompt ids, must equal the golden text.
 """
 
 import json

@@ -57,7 +57,8 @@ try {
     assert.equal(choice.message.role, 'assistant');
     assert.ok(['stop', 'length'].includes(choice.finish_reason));
     const content = choice.logprobs.content;
-    assert.ok(content.length > 0 && content.length <= 12);
+    assert.ok(content.length > 0);
+    assert.ok(content.length <= 12);
     for (const entry of content) {
       assert.ok(entry.logprob <= 0);
       assert.equal(entry.top_logprobs.length, 3);
@@ -84,7 +85,8 @@ try {
   }
   assert.ok(sawRole);
   assert.ok(finish === 'stop' || finish === 'length');
-  assert.ok(usage && usage.completion_tokens > 0);
+  assert.ok(usage);
+  assert.ok(usage.completion_tokens > 0);
 
   // The same request without streaming gives the same greedy text.
   const whole = await client.chat.completions.create({ model: served, messages, max_tokens: 16, temperature: 0 });

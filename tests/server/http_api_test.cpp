@@ -88,7 +88,7 @@ class HttpApiTest : public ::testing::Test {
 
   Reply post(const std::string& target, const json& body) { return call("POST", target, body.dump()); }
 
-  // Waits until the engine holds no sequence; the engine thread finishes cancels within a step.
+  // Waits until the engine has no sequence left, because cancels finish on the engine thread.
   bool engine_drains() {
     for (int i = 0; i < 500; ++i) {
       if (engine_->stats().n_running == 0) return true;
@@ -302,7 +302,7 @@ TEST_F(HttpApiTest, ModelsListsServedName) {
 
 TEST_F(HttpApiTest, QueueFullIs503WithRetryAfter) {
   engine_->set_paused(true);
-  // The echo engine holds at most 8 sequences; n = 8 fills it.
+  // The echo engine accepts at most 8 sequences, so n = 8 fills it.
   json fill = chat_body("x");
   fill["n"] = 8;
   std::thread holder([&] { post("/v1/chat/completions", fill); });
