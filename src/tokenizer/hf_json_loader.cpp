@@ -269,8 +269,8 @@ std::unique_ptr<BpeTokenizer> load_hf_tokenizer_json(const std::string& path, co
     const auto it = vocab_ids.find(content);
     return it == vocab_ids.end() ? -1 : it->second;
   };
-  // The post-processor template that starts with a special token (BOS) in
-  // files whose post_processor is TemplateProcessing.
+  // The first special token of a TemplateProcessing post-processor, which is
+  // BOS in files that add BOS this way.
   std::string template_first_token;
   const json& post = root.contains("post_processor") ? root["post_processor"] : null_json;
   for_each_component(post, "processors", [&](const json& part) {
