@@ -170,6 +170,31 @@ TEST_F(HttpApiTest, ChatLogprobsHaveOpenAiShape) {
   EXPECT_EQ(content[0]["top_logprobs"][1]["logprob"], -2.0);
 }
 
+TEST_F(HttpApiTest, ToolCallsAreParsedFromOutput) {
+  json request = chat_body("[get_weather(city=\"Paris\")]");
+  request["tools"] = json::parse(R"([{"type": "function", "function": {"name": "get_weather",
+      "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}])");
+  Reply reply = post("/v1/chat/completions", request);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  json choice = reply.parsed()["choices"][0];
+  EXPECT_EQ(choice["finish_reason"], "tool_calls");
+  EXPECT_TRUE(choice["message"]["content"].is_null());
+  ASSERT_EQ(choice["message"]["tool_calls"].size(), 1u);
+  json call = choice["message"]["tool_calls"][0];
+  EXPECT_EQ(call["type"], "function");
+  EXPECT_EQ(call["function"]["name"], "get_weather");
+  EXPECT_EQ(json::parse(call["function"]["arguments"].get<std::string>()), json({{"city", "Paris"}}));
+}
+
+TEST_F(HttpApiTest, InvalidSchemaNamesField) {
+  json request = chat_body("x");
+  request["response_format"] = json::parse(
+      R"({"type": "json_schema", "json_schema": {"schema": {"type": "object", "properties": {"a": {"pattern": "("}}}}})");
+  Reply reply = post("/v1/chat/completions", request);
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_EQ(reply.parsed()["error"]["param"].get<std::string>().rfind("response_format", 0), 0u) << reply.body;
+}
+
 TEST_F(HttpApiTest, ChatStreamSendsRoleDeltasFinishUsageDone) {
   json request = chat_body("hi!");
   request["stream"] = true;
@@ -279,9 +304,18 @@ TEST_F(HttpApiTest, ErrorStatuses) {
 }
 
 TEST_F(HttpApiTest, BodyOverLimitIs413) {
-  std::string big(2 << 20, 'a');
-  Reply reply = call("POST", "/v1/completions", big);
-  EXPECT_EQ(reply.status, 413);
+  // Only the headers are sent: the declared length alone exceeds the 1 MiB limit,
+  // and the server replies before any body arrives.
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  std::string headers = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(2 << 20) + "\r\n\r\n";
+  asio::write(stream, asio::buffer(headers));
+  beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(stream, buffer, response);
+  EXPECT_EQ(response.result_int(), 413u);
+  EXPECT_EQ(json::parse(response.body())["error"]["type"], "invalid_request_error");
 }
 
 TEST_F(HttpApiTest, ApiKeyIsRequired) {
