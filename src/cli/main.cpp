@@ -3,8 +3,10 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/log.h"
 
 int main(int argc, char** argv) {
+  brasa::init_logging("info");
   CLI::App app{"brasa: an LLM inference server for Llama and Llama 4 models"};
   app.require_subcommand(1);
   brasa::cli::register_generate(app);
