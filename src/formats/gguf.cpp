@@ -1,5 +1,7 @@
 #include "formats/gguf.h"
 
+#include <algorithm>
+
 #include <cstring>
 #include <limits>
 
@@ -296,6 +298,9 @@ GgufFile::GgufFile(const std::string& path) : file_(std::make_shared<MappedFile>
   // 4. The data section starts at the next multiple of the alignment.
   size_t pos = r.position();
   data_offset_ = (pos + alignment_ - 1) / alignment_ * alignment_;
+  // A vocabulary-only file (no tensors) may end right after its metadata,
+  // without the padding up to the data section.
+  if (tensors_.empty()) data_offset_ = std::min(data_offset_, file_->size());
   if (data_offset_ > file_->size()) {
     throw Error(path + ": truncated GGUF file: the data section would start at offset " + std::to_string(data_offset_) +
                 ", past the end of the file (" + std::to_string(file_->size()) + " bytes)");

@@ -70,7 +70,7 @@ TEST(Detokenizer, RandomSequencesGgufVocabularies) {
   const fs::path dir = test::shared_path("testdata/vocab");
   uint32_t seed = 4;
   for (const char* name : {"ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf", "ggml-vocab-falcon.gguf"}) {
-    const auto tokenizer = test::load_gguf_or_padded_copy((dir / name).string());
+    const auto tokenizer = test::load_gguf_tokenizer((dir / name).string());
     SCOPED_TRACE(name);
     check_random_sequences(*tokenizer, seed++);
   }

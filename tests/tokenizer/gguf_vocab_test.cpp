@@ -65,7 +65,7 @@ TEST(GgufVocab, MatchesLlamaCppIds) {
 
     std::unique_ptr<Tokenizer> tokenizer;
     try {
-      tokenizer = test::load_gguf_or_padded_copy(gguf.string());
+      tokenizer = test::load_gguf_tokenizer(gguf.string());
     } catch (const Error& e) {
       const std::string message = e.what();
       ASSERT_NE(message.find("unsupported"), std::string::npos) << message;

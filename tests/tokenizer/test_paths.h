@@ -22,27 +22,8 @@ inline const Tokenizer& cached_tokenizer(const std::string& path) {
   return *slot;
 }
 
-// NOTE: the GGUF reader rejects files whose data section, padded to the
-// alignment, would start past the end of the file. Vocabulary-only files from
-// llama.cpp have no tensors and no padding, so they hit that check. Until the
-// reader accepts them, tests load a copy with the padding appended.
-inline std::unique_ptr<Tokenizer> load_gguf_or_padded_copy(const std::string& path) {
-  namespace fs = std::filesystem;
-  try {
-    return load_tokenizer(path);
-  } catch (const Error& e) {
-    if (std::string(e.what()).find("truncated GGUF file") == std::string::npos) throw;
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string bytes = buffer.str();
-  bytes.append(64 - bytes.size() % 64, '\0');
-
-  const fs::path copy = fs::path(BRASA_TEST_WORK_DIR) / "padded_gguf" / fs::path(path).filename();
-  fs::create_directories(copy.parent_path());
-  std::ofstream(copy, std::ios::binary) << bytes;
-  return load_tokenizer(copy.string());
-}
+// Loads a vocabulary-only GGUF file from llama.cpp: these files end right
+// after their metadata, without padding, which the reader must accept.
+inline std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path) { return load_tokenizer(path); }
 
 }  // namespace brasa::test
