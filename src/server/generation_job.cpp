@@ -61,6 +61,11 @@ std::optional<ApiError> GenerationJob::start(std::vector<GenerationRequest> requ
       return ApiError{503, "The server is overloaded: the request queue is full. Retry later.", "server_error", "",
                       "queue_full"};
     }
+    if (result == SubmitResult::Invalid) {
+      spdlog::warn("request {}: the engine rejected sequence {} as invalid", options_.id, choices_[i].engine_id);
+      return ApiError{400, "The engine rejected the request as invalid (empty prompt or a token id outside the vocabulary).",
+                      "invalid_request_error", options_.kind == ApiKind::Chat ? "messages" : "prompt", "invalid_value"};
+    }
     return ApiError{400, "The prompt plus max_tokens exceeds the KV cache capacity of this server.",
                     "invalid_request_error", options_.kind == ApiKind::Chat ? "messages" : "prompt", "context_length_exceeded"};
   }
