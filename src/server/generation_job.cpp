@@ -174,9 +174,14 @@ void GenerationJob::send_delta(ChoiceState& choice, const std::string& delta, si
       choice.started = true;
       writer_->write_event(sse(chat_chunk(*this, choice, true, "", {}, "")));
     }
-    if (!delta.empty() || (!tokens.empty() && options_.logprobs >= 0)) {
-      writer_->write_event(sse(chat_chunk(*this, choice, false, delta, tokens, "")));
+    if (!options_.has_tools) {
+      send_chat_delta(choice, delta, {}, tokens);
+      return;
     }
+
+    // The parser holds back text that may start a call, so no call syntax reaches content.
+    StreamDelta split = choice.tool_stream.feed(delta);
+    send_chat_delta(choice, split.content, std::move(split.tool_calls), tokens);
     return;
   }
 
@@ -192,12 +197,30 @@ void GenerationJob::send_delta(ChoiceState& choice, const std::string& delta, si
   }
 }
 
+void GenerationJob::send_chat_delta(ChoiceState& choice, const std::string& content, std::vector<ToolCallDelta> calls,
+                                    std::span<const SampledToken> tokens) {
+  if (!content.empty() || (!tokens.empty() && options_.logprobs >= 0)) {
+    writer_->write_event(sse(chat_chunk(*this, choice, false, content, tokens, "")));
+  }
+  if (calls.empty()) return;
+  for (const ToolCallDelta& call : calls) {
+    if (!call.id.empty()) ++choice.n_tool_calls_sent;
+  }
+  writer_->write_event(sse(chat_tool_call_chunk(*this, choice, calls)));
+}
+
 void GenerationJob::finish_choice(ChoiceState& choice, const std::string& reason) {
   choice.finished = true;
   choice.finish_reason = reason;
   if (!options_.stream || reason.empty()) return;
   if (options_.kind == ApiKind::Chat) {
-    writer_->write_event(sse(chat_chunk(*this, choice, false, "", {}, reason)));
+    if (options_.has_tools) {
+      // Text held back as a possible call start, and a call still open, go out before the end.
+      StreamDelta rest = choice.tool_stream.finish();
+      send_chat_delta(choice, rest.content, std::move(rest.tool_calls), {});
+      if (choice.n_tool_calls_sent > 0) choice.finish_reason = "tool_calls";
+    }
+    writer_->write_event(sse(chat_chunk(*this, choice, false, "", {}, choice.finish_reason)));
   } else {
     writer_->write_event(sse(completion_chunk(*this, choice, "", {}, reason)));
   }

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/stop_matcher.h"
+#include "structured/tool_call_stream.h"
 #include "tokenizer/tokenizer.h"
 
 namespace brasa::server {
@@ -33,8 +35,8 @@ struct JobOptions {
   std::vector<std::string> stop;
   int32_t logprobs = -1;     // -1: none; N: chosen token plus top N
   int32_t prompt_logprobs = -1;
-  // Tools are enabled: non-streaming output is parsed into tool_calls.
-  // TODO: streams send calls as plain content until ToolCallStreamParser is wired in.
+  // Tools are enabled: chat output is split into content and tool_calls, after
+  // the end for a whole response and delta by delta for a stream.
   bool has_tools = false;
 };
 
@@ -55,6 +57,8 @@ struct ChoiceState {
   bool finished = false;
   bool cancelled_by_server = false;  // a stop string matched and the sequence was cancelled
   std::string finish_reason;    // "stop", "length", "tool_calls"
+  ToolCallStreamParser tool_stream;  // chat streams with tools: splits the text deltas
+  int32_t n_tool_calls_sent = 0;     // calls whose first delta went out
   std::chrono::steady_clock::time_point last_token_time;
 };
 
@@ -86,6 +90,8 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
                      size_t& n_new_tokens);
   void finish_choice(ChoiceState& choice, const std::string& reason);
   void send_delta(ChoiceState& choice, const std::string& delta, size_t first_new_token);
+  void send_chat_delta(ChoiceState& choice, const std::string& content, std::vector<ToolCallDelta> calls,
+                       std::span<const SampledToken> tokens);
   void complete();
   void fail(const ApiError& error);
 

@@ -7,6 +7,7 @@
 
 #include "server/generation_job.h"
 #include "structured/request_constraints.h"
+#include "structured/tool_prompt.h"
 
 namespace brasa::server {
 
@@ -196,14 +197,24 @@ void OpenAiService::handle_chat(const HttpRequest& http_request, const std::shar
   structured.response_format = request.response_format;
   structured.tools = request.tools;
   structured.tool_choice = request.tool_choice;
+  // ChatRequest does not carry parallel_tool_calls, so it is read from the body,
+  // which parse_chat_request has already accepted as a JSON object.
+  json body = json::parse(http_request.body, nullptr, false);
+  if (body.is_object() && body.contains("parallel_tool_calls")) structured.parallel_tool_calls = body["parallel_tool_calls"];
   StructuredOutputPlan plan = plan_structured_output(structured, vocabulary_);
   if (plan.error) throw invalid_field(plan.error->param, plan.error->message);
 
-  // NOTE: tools reach the model only through a template that reads `tools`;
-  // add_tool_system_prompt is not used yet for templates that do not.
+  // A template that reads `tools` renders them itself. For one that does not, the
+  // tools go into the system message in the Llama 4 zero-shot convention, which
+  // also rewrites earlier calls and tool results into forms such a template renders.
   ChatTemplateInputs inputs;
   inputs.messages = request.messages;
-  if (plan.tools.is_array() && !plan.tools.empty()) inputs.tools = plan.tools;
+  bool has_tools = plan.tools.is_array() && !plan.tools.empty();
+  if (has_tools && chat_template_->supports_tools()) {
+    inputs.tools = plan.tools;
+  } else if (has_tools) {
+    inputs.messages = add_tool_system_prompt(request.messages, plan.tools);
+  }
   inputs.add_generation_prompt = true;
   if (tokenizer_.bos_id() >= 0) inputs.bos_token = tokenizer_.token_bytes(tokenizer_.bos_id());
   if (!tokenizer_.eos_ids().empty()) inputs.eos_token = tokenizer_.token_bytes(tokenizer_.eos_ids().front());

@@ -213,6 +213,27 @@ json chat_chunk(const GenerationJob& job, const ChoiceState& choice, bool with_r
   return chunk;
 }
 
+json chat_tool_call_chunk(const GenerationJob& job, const ChoiceState& choice, const std::vector<ToolCallDelta>& calls) {
+  json chunk = response_header(job, "chat.completion.chunk");
+  json deltas = json::array();
+  for (const ToolCallDelta& call : calls) {
+    json delta = {{"index", call.index}};
+    json function = json::object();
+    if (!call.id.empty()) {
+      delta["id"] = call.id;
+      delta["type"] = "function";
+      function["name"] = call.name;
+    }
+    function["arguments"] = call.arguments;
+    delta["function"] = function;
+    deltas.push_back(delta);
+  }
+  chunk["choices"] = json::array({{{"index", choice.index}, {"delta", {{"tool_calls", deltas}}}, {"logprobs", nullptr},
+                                   {"finish_reason", nullptr}}});
+  if (job.options().include_usage) chunk["usage"] = nullptr;
+  return chunk;
+}
+
 json completion_chunk(const GenerationJob& job, const ChoiceState& choice, const std::string& text,
                       std::span<const SampledToken> tokens, const std::string& finish_reason) {
   json chunk = response_header(job, "text_completion");

@@ -20,6 +20,11 @@ nlohmann::json completion_response(const GenerationJob& job);
 // delta, for logprobs; `finish_reason` is empty while the choice runs.
 nlohmann::json chat_chunk(const GenerationJob& job, const ChoiceState& choice, bool with_role, const std::string& delta,
                           std::span<const SampledToken> tokens, const std::string& finish_reason);
+// A chat.completion.chunk whose delta carries tool_calls: the first delta of a
+// call has index, id, type and function.name, later ones only index and a
+// function.arguments fragment.
+nlohmann::json chat_tool_call_chunk(const GenerationJob& job, const ChoiceState& choice,
+                                    const std::vector<ToolCallDelta>& calls);
 nlohmann::json completion_chunk(const GenerationJob& job, const ChoiceState& choice, const std::string& text,
                                 std::span<const SampledToken> tokens, const std::string& finish_reason);
 // The last chunk when include_usage is set: no choices, only usage.
