@@ -9,7 +9,10 @@ the whole response. The follow-up request with the tool result returns content.
 
 import copy
 import json
+import os
+import subprocess
 import sys
+import tempfile
 import unittest
 
 import jsonschema
@@ -18,6 +21,8 @@ import requests
 from serve_fixture import BrasaServer
 
 BINARY, MODEL = sys.argv[1], sys.argv[2]
+# make-test-model finds its tokenizer under ../shared from the source root.
+SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SERVER = None
 
 # maxLength keeps a random-weight model's constrained string short, so the
@@ -186,6 +191,56 @@ class ToolLoopTest(unittest.TestCase):
                 self.assertEqual(error["type"], "invalid_request_error")
                 self.assertEqual(error["param"], param)
                 self.assertIn(word, error["message"])
+
+
+# A Llama 4 chat format that never reads `tools`, so the server must put the
+# tool definitions into the system message itself.
+TEMPLATE_WITHOUT_TOOLS = (
+    "{{ bos_token }}{% for m in messages %}<|header_start|>{{ m['role'] }}<|header_end|>\n\n"
+    "{{ m['content'] }}<|eot|>{% endfor %}"
+    "{% if add_generation_prompt %}<|header_start|>assistant<|header_end|>\n\n{% endif %}")
+
+
+class TemplateWithoutToolsTest(unittest.TestCase):
+    def test_tools_reach_prompt_and_loop_completes(self):
+        with tempfile.TemporaryDirectory(prefix="brasa-e2e-") as work:
+            template_path = os.path.join(work, "template.jinja")
+            with open(template_path, "w") as template:
+                template.write(TEMPLATE_WITHOUT_TOOLS)
+            checkpoint = os.path.join(work, "scout-tiny-no-tools")
+            subprocess.run([BINARY, "make-test-model", "--preset", "scout-tiny", "--chat-template", template_path,
+                            "--out", checkpoint], check=True, cwd=SOURCE_DIR, capture_output=True)
+            server = BrasaServer(BINARY, checkpoint)
+            try:
+                base = server.base
+                name = requests.get(base + "/v1/models").json()["data"][0]["id"]
+                plain = {"model": name, "messages": QUESTION, "temperature": 0, "max_tokens": 64}
+                with_tools = {**plain, "tools": [WEATHER_TOOL], "tool_choice": FORCE_WEATHER}
+                plain_reply = requests.post(base + "/v1/chat/completions", json=plain, timeout=300).json()
+                tools_reply = requests.post(base + "/v1/chat/completions", json=with_tools, timeout=300).json()
+
+                # The tool system prompt lists the schema, so the prompt grows by far more than a few tokens.
+                growth = tools_reply["usage"]["prompt_tokens"] - plain_reply["usage"]["prompt_tokens"]
+                self.assertGreater(growth, 40, (plain_reply["usage"], tools_reply["usage"]))
+                choice = tools_reply["choices"][0]
+                self.assertEqual(choice["finish_reason"], "tool_calls", choice)
+                call = choice["message"]["tool_calls"][0]
+                self.assertEqual(call["function"]["name"], "get_weather")
+                jsonschema.validate(json.loads(call["function"]["arguments"]), WEATHER_PARAMETERS)
+
+                # The server rewrites the call as pythonic content and the "tool" message as an
+                # "ipython" message, which this template prints like any other message.
+                messages = copy.deepcopy(QUESTION)
+                messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
+                messages.append({"role": "tool", "tool_call_id": call["id"], "content": json.dumps(TOOL_RESULT)})
+                follow_up = {"model": name, "messages": messages, "tools": [WEATHER_TOOL], "temperature": 0, "max_tokens": 8}
+                reply = requests.post(base + "/v1/chat/completions", json=follow_up, timeout=300)
+                self.assertEqual(reply.status_code, 200, reply.text)
+                final = reply.json()["choices"][0]
+                self.assertIsInstance(final["message"]["content"], str)
+                self.assertIn(final["finish_reason"], ("stop", "length"))
+            finally:
+                self.assertEqual(server.stop(), 0)
 
 
 if __name__ == "__main__":
