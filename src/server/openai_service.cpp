@@ -215,6 +215,8 @@ void OpenAiService::handle_chat(const HttpRequest& http_request, const std::shar
   } else if (has_tools) {
     inputs.messages = add_tool_system_prompt(request.messages, plan.tools);
   }
+  // NOTE: with tool_choice "none" or no tools, earlier tool_calls and "tool" messages
+  // reach such a template unconverted.
   inputs.add_generation_prompt = true;
   if (tokenizer_.bos_id() >= 0) inputs.bos_token = tokenizer_.token_bytes(tokenizer_.bos_id());
   if (!tokenizer_.eos_ids().empty()) inputs.eos_token = tokenizer_.token_bytes(tokenizer_.eos_ids().front());
