@@ -81,57 +81,84 @@ SampledToken Sampler::sample(const float* logits, int32_t vocab_size, std::span<
 }
 
 // Samples from the processed logits after temperature, top-k, top-p and min-p.
+// Sorting a 200k-token vocabulary costs more than a whole decode step of a small
+// model, so tokens are ordered only as far as the filters can keep them, and
+// not at all when no filter is set.
 int32_t Sampler::draw(int32_t vocab_size) {
-  // 1. Softmax at the temperature, in descending order of probability.
+  // 1. Softmax at the temperature over the whole vocabulary, in id order.
   const float inv_t = 1.0f / params_.temperature;
+  const float* x = processed_.data();
+  float max_scaled = -std::numeric_limits<float>::infinity();
+  for (int32_t i = 0; i < vocab_size; ++i) max_scaled = std::max(max_scaled, x[i] * inv_t);
+  probs_.resize(size_t(vocab_size));
+  double total = 0.0;
+  for (int32_t i = 0; i < vocab_size; ++i) {
+    probs_[size_t(i)] = std::exp(x[i] * inv_t - max_scaled);
+    total += probs_[size_t(i)];
+  }
+  if (!(total > 0.0)) return argmax_lowest(x, vocab_size);  // every logit is -inf
+
+  const bool filtered = params_.top_k > 0 || params_.top_p < 1.0f || params_.min_p > 0.0f;
+  if (!filtered) {
+    double target = uniform() * total;
+    double cumulative = 0.0;
+    for (int32_t i = 0; i < vocab_size; ++i) {
+      cumulative += probs_[size_t(i)];
+      if (target < cumulative) return i;
+    }
+    return argmax_lowest(x, vocab_size);
+  }
+
+  // 2. Order candidates by probability, best first (lowest id on ties). top-k and
+  // min-p bound how many can be kept; min-p keeps tokens with at least min_p
+  // times the top probability, which is exp(0) = 1 after subtracting the max.
   order_.resize(size_t(vocab_size));
   std::iota(order_.begin(), order_.end(), 0);
-  const float* x = processed_.data();
-  auto better = [x](int32_t a, int32_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); };
-
-  // With top-k only the k best need ordering, which keeps large vocabularies cheap.
-  int32_t n = vocab_size;
-  if (params_.top_k > 0) n = std::min(n, params_.top_k);
-  std::partial_sort(order_.begin(), order_.begin() + n, order_.end(), better);
-
-  probs_.resize(size_t(n));
-  const float max_logit = x[order_[0]] * inv_t;
-  double sum = 0.0;
-  for (int32_t i = 0; i < n; ++i) {
-    probs_[size_t(i)] = std::exp(x[order_[size_t(i)]] * inv_t - max_logit);
-    sum += probs_[size_t(i)];
+  const float* p = probs_.data();
+  auto better = [p](int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); };
+  int32_t limit = params_.top_k > 0 ? std::min(vocab_size, params_.top_k) : vocab_size;
+  if (params_.min_p > 0.0f) {
+    int32_t above = 0;
+    for (int32_t i = 0; i < vocab_size; ++i) above += p[i] >= params_.min_p ? 1 : 0;
+    limit = std::min(limit, std::max(above, 1));
   }
-  if (!(sum > 0.0)) return order_[0];  // every kept logit is -inf: fall back to the best
 
-  // 2. top-p: the smallest prefix whose probability mass reaches top_p.
+  // top-p needs its denominator: the mass of the top-k set, or of the whole
+  // vocabulary. Without top-k, grow the sorted prefix until it holds top_p of it.
+  int32_t n = (params_.top_p < 1.0f && params_.top_k <= 0) ? std::min(limit, 256) : limit;
+  double denominator = total;
+  while (true) {
+    std::partial_sort(order_.begin(), order_.begin() + n, order_.end(), better);
+    if (params_.top_p >= 1.0f || n == limit) break;
+    double mass = 0.0;
+    for (int32_t i = 0; i < n; ++i) mass += p[order_[size_t(i)]];
+    if (mass >= double(params_.top_p) * denominator) break;
+    n = std::min(limit, n * 8);
+  }
+  if (params_.top_k > 0) {
+    denominator = 0.0;
+    for (int32_t i = 0; i < n; ++i) denominator += p[order_[size_t(i)]];
+  }
+
+  // 3. top-p: the smallest prefix whose probability mass reaches top_p.
   if (params_.top_p < 1.0f) {
     double cumulative = 0.0;
-    int32_t keep = n;
     for (int32_t i = 0; i < n; ++i) {
-      cumulative += probs_[size_t(i)] / sum;
+      cumulative += p[order_[size_t(i)]] / denominator;
       if (cumulative >= params_.top_p) {
-        keep = i + 1;
+        n = i + 1;
         break;
       }
     }
-    n = keep;
-  }
-
-  // 3. min-p: drop tokens below min_p times the top probability.
-  if (params_.min_p > 0.0f) {
-    const float threshold = params_.min_p * probs_[0];
-    int32_t keep = 1;
-    while (keep < n && probs_[size_t(keep)] >= threshold) ++keep;
-    n = keep;
   }
 
   // 4. Draw from what is left.
   double kept = 0.0;
-  for (int32_t i = 0; i < n; ++i) kept += probs_[size_t(i)];
+  for (int32_t i = 0; i < n; ++i) kept += p[order_[size_t(i)]];
   double target = uniform() * kept;
   double cumulative = 0.0;
   for (int32_t i = 0; i < n; ++i) {
-    cumulative += probs_[size_t(i)];
+    cumulative += p[order_[size_t(i)]];
     if (target < cumulative) return order_[size_t(i)];
   }
   return order_[size_t(n - 1)];
