@@ -10,8 +10,13 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 python3-numpy python3-jinja2 python3-requests python3-jsonschema
-  nodejs npm curl
+  curl
 )
+# Node 20 may come from Debian (nodejs + npm) or from another package that
+# bundles npm and conflicts with Debian's npm; install Debian's only when absent.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for package in "${packages[@]}"; do
