@@ -12,8 +12,8 @@ packages=(
   python3 python3-numpy python3-jinja2 python3-requests python3-jsonschema
   curl
 )
-# Node 20 may come from Debian (nodejs + npm) or from another package that
-# bundles npm and conflicts with Debian's npm; install Debian's only when absent.
+# Node may come from another package that bundles npm and conflicts with
+# Debian's npm package, so Debian's nodejs and npm are installed only when absent.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   packages+=(nodejs npm)
 fi

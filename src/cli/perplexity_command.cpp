@@ -48,7 +48,7 @@ struct WindowResult {
 
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open the text file");
+  if (!in) throw Error(path + ": failed to open the text file");
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 

@@ -124,7 +124,7 @@ int32_t Sampler::draw(int32_t vocab_size) {
   }
 
   // top-p needs its denominator: the mass of the top-k set, or of the whole
-  // vocabulary. Without top-k, grow the sorted prefix until it holds top_p of it.
+  // vocabulary. Without top-k, grow the sorted prefix until it contains top_p of that mass.
   int32_t n = (params_.top_p < 1.0f && params_.top_k <= 0) ? std::min(limit, 256) : limit;
   double denominator = total;
   while (true) {
