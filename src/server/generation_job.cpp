@@ -188,7 +188,7 @@ void GenerationJob::send_delta(ChoiceState& choice, const std::string& delta, si
   if (!choice.started) {
     choice.started = true;
     if (options_.echo) {
-      std::string prompt_text = tokenizer_.decode(choice.prompt, false);
+      std::string prompt_text = echo_prompt_text(tokenizer_, choice.prompt);
       writer_->write_event(sse(completion_chunk(*this, choice, prompt_text, {}, "")));
     }
   }

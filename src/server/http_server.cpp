@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <optional>
 
@@ -41,6 +42,8 @@ struct HttpServer::Impl {
   asio::io_context io;
   tcp::acceptor acceptor{asio::make_strand(io)};
   uint16_t bound_port = 0;
+  asio::steady_timer accept_retry{io};
+  std::chrono::steady_clock::time_point last_accept_warning{};
 
   void accept();
 };
@@ -232,9 +235,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void enqueue(std::string data) {
     if (closed_) return;
+    // Only output queued before this piece counts against the limit: a reader
+    // that is keeping up may still receive one response larger than the limit.
+    const size_t unread_before = pending_bytes_;
     pending_bytes_ += data.size();
     write_queue_.push_back(std::move(data));
-    if (pending_bytes_ > server_.options.max_pending_write_bytes) {
+    if (unread_before > server_.options.max_pending_write_bytes) {
       spdlog::warn("http: closing {}: {} bytes of output are unread", remote_, pending_bytes_);
       client_gone();
       return;
@@ -353,10 +359,20 @@ void HttpServer::Impl::accept() {
   acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
     if (ec) {
-      spdlog::warn("http: accept failed: {}", ec.message());
-    } else {
-      std::make_shared<Session>(*this, std::move(socket))->run();
+      // Out of file descriptors (EMFILE) the accept fails at once again: wait
+      // before retrying, and log at most one warning every 10 seconds.
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_accept_warning > std::chrono::seconds(10)) {
+        spdlog::warn("http: accept failed: {}; retrying in 100 ms", ec.message());
+        last_accept_warning = now;
+      }
+      accept_retry.expires_after(std::chrono::milliseconds(100));
+      accept_retry.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec && acceptor.is_open()) accept();
+      });
+      return;
     }
+    std::make_shared<Session>(*this, std::move(socket))->run();
     accept();
   });
 }

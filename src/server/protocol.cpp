@@ -11,7 +11,38 @@ namespace {
 
 using nlohmann::json;
 
+// Deeper documents are rejected before parsing: copying or walking a parsed
+// value recurses once per level, so 100,000 nested brackets in a 200 KB body
+// would overflow the handler's stack.
+constexpr int kMaxJsonDepth = 128;
+
+bool exceeds_json_depth(std::string_view body, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 json parse_body(std::string_view body) {
+  if (exceeds_json_depth(body, kMaxJsonDepth)) {
+    throw ApiException(ApiError{400, "The request body nests JSON values more than " + std::to_string(kMaxJsonDepth) +
+                                         " levels deep.", "invalid_request_error", "", "invalid_json"});
+  }
   json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
     throw ApiException(ApiError{400, "Invalid JSON in the request body.", "invalid_request_error", "", "invalid_json"});

@@ -81,7 +81,9 @@ json legacy_logprobs(const Tokenizer& tokenizer, std::span<const SampledToken> t
     std::string piece = tokenizer.token_bytes(sampled.token);
     pieces.push_back(piece);
     offsets.push_back(text_offset);
-    text_offset += count_code_points(piece);
+    // A leading BOS is scored but is not part of the echoed text.
+    const bool leading_bos = i == 0 && first_is_prompt_start && sampled.token == tokenizer.bos_id();
+    if (!leading_bos) text_offset += count_code_points(piece);
     if (i == 0 && first_is_prompt_start) {
       token_logprobs.push_back(nullptr);
       top_logprobs.push_back(nullptr);
@@ -165,6 +167,12 @@ std::vector<SampledToken> unscored(const std::vector<int32_t>& prompt) {
 
 }  // namespace
 
+std::string echo_prompt_text(const Tokenizer& tokenizer, const std::vector<int32_t>& prompt) {
+  std::span<const int32_t> ids(prompt);
+  if (!ids.empty() && ids.front() == tokenizer.bos_id()) ids = ids.subspan(1);
+  return tokenizer.decode(ids, false);
+}
+
 json completion_response(const GenerationJob& job) {
   const JobOptions& options = job.options();
   json response = response_header(job, "text_completion");
@@ -172,7 +180,7 @@ json completion_response(const GenerationJob& job) {
   for (const ChoiceState& choice : job.choices()) {
     json logprobs;
     if (options.logprobs >= 0) {
-      std::string echo_text = options.echo ? job.tokenizer().decode(choice.prompt, false) : std::string();
+      std::string echo_text = options.echo ? echo_prompt_text(job.tokenizer(), choice.prompt) : std::string();
       int64_t generated_offset = count_code_points(echo_text);
       if (options.echo) {
         std::vector<SampledToken> prompt_tokens = choice.prompt_logprobs.size() == choice.prompt.size()
@@ -188,7 +196,7 @@ json completion_response(const GenerationJob& job) {
       }
     }
     std::string text = choice.text;
-    if (options.echo) text = job.tokenizer().decode(choice.prompt, false) + text;
+    if (options.echo) text = echo_prompt_text(job.tokenizer(), choice.prompt) + text;
     json entry = {{"index", choice.index}, {"text", text}, {"logprobs", logprobs},
                   {"finish_reason", finish_json(choice.finish_reason)}};
     if (options.prompt_logprobs >= 0) entry["prompt_logprobs"] = prompt_logprobs_json(job.tokenizer(), choice.prompt, choice.prompt_logprobs);

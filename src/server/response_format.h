@@ -47,4 +47,8 @@ nlohmann::json prompt_logprobs_json(const Tokenizer& tokenizer, const std::vecto
 // Number of Unicode code points in UTF-8 text, the unit of text_offset.
 int64_t count_code_points(const std::string& text);
 
+// The prompt text that echo puts in front of a completion: the prompt decoded
+// without the BOS token that tokenization added.
+std::string echo_prompt_text(const Tokenizer& tokenizer, const std::vector<int32_t>& prompt);
+
 }  // namespace brasa::server

@@ -109,6 +109,8 @@ class ApiTest(unittest.TestCase):
         self.assertTrue(all(value <= 0 for value in logprobs["token_logprobs"][1:]))
         self.assertEqual(len(logprobs["tokens"]), reply["usage"]["prompt_tokens"])
         self.assertEqual(reply["usage"]["completion_tokens"], 0)
+        # The echoed text is the prompt as sent, without the BOS token the server added.
+        self.assertEqual(reply["choices"][0]["text"], "Once upon a time")
 
     def test_soak_with_cancellations_frees_kv_blocks(self):
         name = model_name()

@@ -258,13 +258,32 @@ TEST_F(HttpApiTest, CompletionEchoScoresPrompt) {
   Reply reply = post("/v1/completions", request);
   ASSERT_EQ(reply.status, 200) << reply.body;
   json choice = reply.parsed()["choices"][0];
-  EXPECT_EQ(choice["text"], "<s>ab");
+  // The BOS the server added is scored but not echoed as text.
+  EXPECT_EQ(choice["text"], "ab");
   json logprobs = choice["logprobs"];
   EXPECT_EQ(logprobs["tokens"], json({"<s>", "a", "b"}));
   EXPECT_TRUE(logprobs["token_logprobs"][0].is_null());
   EXPECT_EQ(logprobs["token_logprobs"][1], -1.0);
-  EXPECT_EQ(logprobs["text_offset"], json({0, 3, 4}));
+  EXPECT_EQ(logprobs["text_offset"], json({0, 0, 1}));
   EXPECT_EQ(logprobs["top_logprobs"][1]["a"], -1.0);
+}
+
+TEST_F(HttpApiTest, DeeplyNestedJsonIsRejected) {
+  // 100,000 nested arrays in an unknown field: copying such a value once
+  // overflowed the stack of the request handler.
+  const int depth = 100000;
+  std::string body = R"({"model": "echo-model", "messages": [{"role": "user", "content": "x", "extra": )" +
+                     std::string(depth, '[') + std::string(depth, ']') + "}]}";
+  Reply reply = call("POST", "/v1/chat/completions", body);
+  EXPECT_EQ(reply.status, 400) << reply.body;
+  EXPECT_EQ(reply.parsed()["error"]["code"], "invalid_json");
+
+  // Brackets inside strings (with an escaped quote among them) are not nesting.
+  json request = chat_body(std::string(200, '[') + "\\\"{");
+  EXPECT_EQ(post("/v1/chat/completions", request).status, 200);
+
+  // The server still serves requests afterwards.
+  EXPECT_EQ(post("/v1/chat/completions", chat_body("hi")).status, 200);
 }
 
 TEST_F(HttpApiTest, ErrorStatuses) {
