@@ -209,7 +209,18 @@ StructuredOutputPlan plan_structured_output(const StructuredOutputRequest& reque
 
     // TODO: with tool_choice "auto" nothing is constrained; a lazy grammar that
     // wakes up when the model starts a call would keep its arguments valid too.
-    if (format_grammar != nullptr) plan.constraint = std::make_unique<GrammarConstraint>(format_grammar);
+    if (format_grammar != nullptr) {
+      plan.constraint = std::make_unique<GrammarConstraint>(format_grammar);
+
+      // A schema whose every branch recurses ($ref cycles with no base case)
+      // admits no finite document, so not even its first token can be chosen.
+      std::vector<uint8_t> allowed(size_t(vocabulary->vocab_size()), 1);
+      plan.constraint->clone_initial()->mask(allowed);
+      if (std::find(allowed.begin(), allowed.end(), uint8_t(1)) == allowed.end()) {
+        reject("response_format.json_schema.schema",
+               "the schema admits no finite JSON document (check $ref cycles for a branch that ends)");
+      }
+    }
     return plan;
   } catch (const RequestError& failure) {
     StructuredOutputPlan rejected;

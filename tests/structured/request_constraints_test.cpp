@@ -94,6 +94,12 @@ TEST(RequestConstraints, BadFieldsAreNamed) {
       {R"({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object",
          "properties": {"q": {"type": "string", "pattern": "x"}}}}}], "tool_choice": "required"})",
        "tools[0].function.parameters.properties.q.pattern"},
+      // Cycles with no branch that ends admit no finite document.
+      {R"({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"$ref": "#"}}}})",
+       "response_format.json_schema.schema"},
+      {R"({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"$ref": "#/$defs/a",
+         "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}}}}})",
+       "response_format.json_schema.schema"},
   };
   for (const Case& c : cases) {
     StructuredOutputPlan result = plan(c.fields);
