@@ -59,20 +59,33 @@ std::vector<int32_t> parse_ids(const std::string& text) {
 }
 
 // KV pools and block tables for one sequence of up to max_tokens positions.
-// Blocks are assigned in order; the engine's block manager does this for serving.
+// Global blocks are assigned in order. The local pool of chunked-local layers
+// holds one chunk: logical block i maps to local block i % blocks_per_chunk, so
+// each new chunk reuses the blocks of the one before, which no token can see any
+// more. The engine's block manager does the same job for serving.
 struct SequenceKv {
   KvPoolStorage global;
   KvPoolStorage local;
   std::vector<int32_t> table;
+  std::vector<int32_t> local_table;
+  int32_t chunk_size = 0;  // 0: no chunked-local layers, or a chunk that is not whole blocks
 
   SequenceKv(const KvGeometry& g, int32_t max_tokens) {
     int32_t n_blocks = (max_tokens + kBlockSize - 1) / kBlockSize;
     if (g.n_global_layers > 0) global = KvPoolStorage(n_blocks, kBlockSize, g.n_global_layers, g.n_kv_heads, g.head_dim);
-    // TODO: the local pool only needs the blocks of the current chunk; this
-    // sizes it for the whole context, like the global pool.
-    if (g.n_local_layers > 0) local = KvPoolStorage(n_blocks, kBlockSize, g.n_local_layers, g.n_kv_heads, g.head_dim);
     table.resize(static_cast<size_t>(n_blocks));
     for (int32_t i = 0; i < n_blocks; ++i) table[size_t(i)] = i;
+
+    local_table = table;
+    if (g.n_local_layers > 0) {
+      int32_t n_local = n_blocks;
+      if (g.chunk_size > 0 && g.chunk_size % kBlockSize == 0) {
+        chunk_size = g.chunk_size;
+        n_local = std::min(n_blocks, g.chunk_size / kBlockSize);
+        for (int32_t i = 0; i < n_blocks; ++i) local_table[size_t(i)] = i % n_local;
+      }
+      local = KvPoolStorage(n_local, kBlockSize, g.n_local_layers, g.n_kv_heads, g.head_dim);
+    }
   }
 
   SequenceStep step(const int32_t* tokens, int32_t n, int32_t start_pos) const {
@@ -82,9 +95,17 @@ struct SequenceKv {
     s.start_pos = start_pos;
     s.block_table = table.data();
     s.n_blocks = int32_t(table.size());
-    s.local_block_table = table.data();
-    s.n_local_blocks = int32_t(table.size());
+    s.local_block_table = local_table.data();
+    s.n_local_blocks = int32_t(local_table.size());
     return s;
+  }
+
+  // Tokens from `pos` that one step may take: with a one-chunk local pool, a step
+  // must not cross a chunk boundary, or the new chunk would overwrite keys that
+  // the earlier tokens of the same step still attend to.
+  int32_t max_step_tokens(int32_t pos, int32_t remaining) const {
+    if (chunk_size == 0) return remaining;
+    return std::min(remaining, chunk_size - pos % chunk_size);
   }
 
   KvPools pools() { return KvPools{&global.pool(), local.pool().n_blocks > 0 ? &local.pool() : nullptr}; }
@@ -155,10 +176,14 @@ void run_generate(const GenerateOptions& options) {
   std::vector<int32_t> tokens = prompt;
   std::vector<int32_t> generated;
 
-  // 1. Prefill the whole prompt in one step.
+  // 1. Prefill the prompt, in one step per chunk of the chunked-local layers.
   auto prefill_start = Clock::now();
-  SequenceStep prefill = kv.step(tokens.data(), n_prompt, 0);
-  model->forward({&prefill, 1}, kv.pools(), out);
+  for (int32_t pos = 0; pos < n_prompt;) {
+    int32_t n = kv.max_step_tokens(pos, n_prompt - pos);
+    SequenceStep prefill = kv.step(tokens.data() + pos, n, pos);
+    model->forward({&prefill, 1}, kv.pools(), out);
+    pos += n;
+  }
   double prefill_seconds = std::chrono::duration<double>(Clock::now() - prefill_start).count();
 
   // 2. Decode one token per step, printing each as it is produced.
