@@ -23,6 +23,7 @@ GOLDEN = sys.argv[3] if len(sys.argv) > 3 else None
 SERVER = None
 # Soak size as "clients,requests per client,max tokens"; large models need a smaller one.
 SOAK_CLIENTS, SOAK_REQUESTS, SOAK_MAX_TOKENS = (int(x) for x in os.environ.get("BRASA_E2E_SOAK", "10,25,60").split(","))
+SOAK_ROUNDS = int(os.environ.get("BRASA_E2E_SOAK_ROUNDS", "8"))
 
 
 def model_name():
@@ -145,12 +146,21 @@ class ApiTest(unittest.TestCase):
                 except requests.RequestException as error:
                     errors.append(str(error))
 
-        threads = [threading.Thread(target=client, args=(rng.random(),)) for _ in range(SOAK_CLIENTS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        # Rounds of SOAK_CLIENTS x SOAK_REQUESTS requests (2,000 by default on
+        # stories260K). After the first rounds have warmed the allocators and the
+        # prefix cache up, the server's resident memory must stay flat.
+        rss_kib = []
+        for _ in range(SOAK_ROUNDS):
+            threads = [threading.Thread(target=client, args=(rng.random(),)) for _ in range(SOAK_CLIENTS)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            rss_kib.append(resident_kib(SERVER.process.pid))
         self.assertEqual(errors, [])
+        if SOAK_ROUNDS >= 4:
+            warm = rss_kib[SOAK_ROUNDS // 2 - 1]
+            self.assertLess(max(rss_kib[SOAK_ROUNDS // 2:]) - warm, 32 * 1024, f"resident memory per round (KiB): {rss_kib}")
         # Cancelled sequences release their blocks within an engine step.
         for _ in range(100):
             if metric("brasa_kv_cache_blocks_used") == 0 and metric("brasa_num_requests_running") == 0:
@@ -159,6 +169,14 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(metric("brasa_kv_cache_blocks_used"), 0)
         self.assertEqual(metric("brasa_num_requests_running"), 0)
         self.assertEqual(metric("brasa_num_requests_waiting"), 0)
+
+
+def resident_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 class ApiKeyTest(unittest.TestCase):
