@@ -9,6 +9,7 @@
 
 #include "structured/grammar_constraint.h"
 #include "structured/json_schema_grammar.h"
+#include "structured/lazy_tool_call_constraint.h"
 
 namespace brasa {
 namespace {
@@ -207,8 +208,29 @@ StructuredOutputPlan plan_structured_output(const StructuredOutputRequest& reque
       return plan;
     }
 
-    // TODO: with tool_choice "auto" nothing is constrained; a lazy grammar that
-    // wakes up when the model starts a call would keep its arguments valid too.
+    // With tool_choice "auto" the model decides; a call it starts is generated
+    // under the grammar of every listed tool. A response_format takes precedence,
+    // and tools whose schemas the compiler cannot enforce are left unconstrained.
+    if (choice == "auto" && format_grammar == nullptr && !names.empty()) {
+      std::vector<ForcedTool> all;
+      json key = json::array();
+      for (size_t i = 0; i < names.size(); ++i) {
+        json parameters = request.tools[i]["function"].value("parameters", json({{"type", "object"}}));
+        all.push_back({names[i], parameters, "tools[" + std::to_string(i) + "].function.parameters"});
+        key.push_back({names[i], parameters});
+      }
+      try {
+        std::shared_ptr<CompiledGrammar> compiled = grammar_cache().get_or_compile(
+            vocabulary, "tools\n" + std::to_string(parallel) + key.dump(),
+            [&] { return compile_forced_tool_calls(all, parallel); });
+        plan.constraint =
+            std::make_unique<LazyToolCallConstraint>(std::make_unique<GrammarConstraint>(compiled), vocabulary);
+      } catch (const SchemaError&) {
+        // NOTE: such a request still gets tool calls parsed from free text.
+      }
+      return plan;
+    }
+
     if (format_grammar != nullptr) {
       plan.constraint = std::make_unique<GrammarConstraint>(format_grammar);
 

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -126,7 +127,7 @@ TEST(RequestConstraints, AutoAndNoneToolChoice) {
   std::string tools = std::string("[") + kWeatherTool + "," + kTimeTool + "]";
   StructuredOutputPlan automatic = plan("{\"tools\": " + tools + "}");
   EXPECT_FALSE(automatic.error.has_value());
-  EXPECT_EQ(automatic.constraint, nullptr);
+  EXPECT_NE(automatic.constraint, nullptr);  // lazy: see AutoConstrainsACallOnceStarted
   EXPECT_TRUE(automatic.expect_tool_calls);
   EXPECT_EQ(automatic.tools.size(), 2u);
 
@@ -134,6 +135,54 @@ TEST(RequestConstraints, AutoAndNoneToolChoice) {
   EXPECT_FALSE(none.error.has_value());
   EXPECT_FALSE(none.expect_tool_calls);
   EXPECT_TRUE(none.tools.empty());
+}
+
+TEST(RequestConstraints, AutoConstrainsACallOnceStarted) {
+  std::string tools = std::string("[") + kWeatherTool + "," + kTimeTool + "]";
+  auto vocabulary = small_vocabulary();
+  auto byte_token = [](char c) { return 1 + (c - 0x20); };
+
+  // Before the first visible character, text (the pythonic '[' form included)
+  // and a call opening the tool grammar accepts are allowed.
+  StructuredOutputPlan result = plan("{\"tools\": " + tools + "}");
+  ASSERT_NE(result.constraint, nullptr);
+  std::vector<uint8_t> allowed(vocabulary->vocab_size(), 1);
+  result.constraint->mask(allowed);
+  EXPECT_EQ(allowed[byte_token('H')], 1);
+  EXPECT_EQ(allowed[byte_token(' ')], 1);
+  EXPECT_EQ(allowed[kEos], 1);
+  EXPECT_EQ(allowed[byte_token('{')], 1);
+  EXPECT_EQ(allowed[byte_token('[')], 1);
+  EXPECT_EQ(allowed[1 + 0x7F - 0x20], 1);  // the token "{\"" opens a call the grammar accepts
+  EXPECT_EQ(allowed[vocabulary->vocab_size() - 2], 1);  // "é" is text
+
+  // Plain text: nothing is constrained afterwards, '{' included.
+  std::unique_ptr<TokenConstraint> text = result.constraint->clone_initial();
+  text->accept(byte_token(' '));
+  text->accept(byte_token('H'));
+  allowed.assign(vocabulary->vocab_size(), 1);
+  text->mask(allowed);
+  EXPECT_EQ(std::count(allowed.begin(), allowed.end(), uint8_t(1)), vocabulary->vocab_size());
+  EXPECT_FALSE(text->is_complete());
+
+  // A call: after '{' the arguments follow the tool's schema to the end.
+  std::unique_ptr<TokenConstraint> call = result.constraint->clone_initial();
+  call->accept(byte_token('{'));
+  allowed.assign(vocabulary->vocab_size(), 1);
+  call->mask(allowed);
+  EXPECT_EQ(allowed[byte_token('"')], 1);
+  EXPECT_EQ(allowed[byte_token('H')], 0);
+  EXPECT_EQ(allowed[kEos], 0);
+  std::string rest = decode_first_allowed(*call, *vocabulary, 300);
+  ParsedToolOutput parsed = parse_tool_calls("{" + rest);
+  ASSERT_EQ(parsed.tool_calls.size(), 1u) << "{" << rest;
+  EXPECT_TRUE(parsed.tool_calls[0].name == "get_weather" || parsed.tool_calls[0].name == "get_time");
+  // Parallel calls are allowed by default, so the output may end or go on with ';'.
+  allowed.assign(vocabulary->vocab_size(), 1);
+  call->mask(allowed);
+  EXPECT_EQ(allowed[kEos], 1);
+  EXPECT_EQ(allowed[byte_token(';')], 1);
+  EXPECT_EQ(allowed[byte_token('H')], 0);
 }
 
 TEST(RequestConstraints, JsonObjectForcesAnObject) {
