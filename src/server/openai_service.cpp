@@ -1,5 +1,7 @@
 #include "server/openai_service.h"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <random>
 
@@ -65,9 +67,13 @@ void OpenAiService::handle(HttpRequest request, std::shared_ptr<ResponseWriter> 
   try {
     bool is_api = path.rfind("/v1/", 0) == 0;
     if (is_api && !config_.api_key.empty()) {
-      const std::string prefix = "Bearer ";
-      bool has_bearer = request.authorization.rfind(prefix, 0) == 0;
-      std::string key = has_bearer ? request.authorization.substr(prefix.size()) : std::string();
+      // The scheme name is case-insensitive (RFC 7235), the key is not.
+      const std::string prefix = "bearer ";
+      const std::string& header = request.authorization;
+      bool has_bearer = header.size() >= prefix.size() &&
+                        std::equal(prefix.begin(), prefix.end(), header.begin(),
+                                   [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
+      std::string key = has_bearer ? header.substr(prefix.size()) : std::string();
       if (!has_bearer || !constant_time_equal(key, config_.api_key)) {
         throw ApiException(ApiError{401, "Invalid or missing API key. Send it as 'Authorization: Bearer KEY'.",
                                     "invalid_request_error", "", "invalid_api_key"});

@@ -187,6 +187,9 @@ class ApiKeyTest(unittest.TestCase):
             self.assertEqual(requests.get(base + "/v1/models").status_code, 401)
             self.assertEqual(requests.get(base + "/v1/models", headers={"Authorization": "Bearer wrong"}).status_code, 401)
             self.assertEqual(requests.get(base + "/v1/models", headers={"Authorization": "Bearer sk-e2e-secret"}).status_code, 200)
+            # The scheme is case-insensitive; the key is not.
+            self.assertEqual(requests.get(base + "/v1/models", headers={"Authorization": "bearer sk-e2e-secret"}).status_code, 200)
+            self.assertEqual(requests.get(base + "/v1/models", headers={"Authorization": "Bearer SK-E2E-SECRET"}).status_code, 401)
         finally:
             self.assertEqual(server.stop(), 0)
         self.assertNotIn("sk-e2e-secret", server.read_log())
