@@ -1,10 +1,13 @@
 #include "models/test_checkpoint.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -432,15 +435,11 @@ std::string default_shared_dir() {
   return env && *env ? std::string(env) : std::string("../shared");
 }
 
-void write_test_model(const TestModelOptions& options) {
-  TestModelPreset preset = find_test_model_preset(options.preset);
-  DTypePlan plan = plan_for(options.dtype);
-  if (options.out_dir.empty()) throw Error("missing output directory (--out)");
-  int32_t n_shards = options.n_shards > 0 ? options.n_shards : preset.default_shards;
+namespace {
 
-  std::error_code error;
-  std::filesystem::create_directories(options.out_dir, error);
-  if (error) throw Error("cannot create directory " + options.out_dir + ": " + error.message());
+// Writes every file of the checkpoint into options.out_dir, which exists.
+void write_test_model_files(const TestModelOptions& options, const TestModelPreset& preset, const DTypePlan& plan) {
+  int32_t n_shards = options.n_shards > 0 ? options.n_shards : preset.default_shards;
 
   // Tokenizer first: a missing input file fails before the slow part.
   write_tokenizer_files(options);
@@ -452,6 +451,47 @@ void write_test_model(const TestModelOptions& options) {
   // needs about 3.5 GB of RAM.
   std::vector<TensorData> tensors = WeightBuilder(preset, options.seed, plan).build();
   write_safetensors_model(options.out_dir, tensors, n_shards);
+}
+
+}  // namespace
+
+void write_test_model(const TestModelOptions& options) {
+  namespace fs = std::filesystem;
+  TestModelPreset preset = find_test_model_preset(options.preset);
+  DTypePlan plan = plan_for(options.dtype);
+  if (options.out_dir.empty()) throw Error("missing output directory (--out)");
+
+  // The files are written into a staging directory beside the target and moved
+  // into place at the end, so a process that finds the target directory (tests
+  // running in parallel share one) never reads a half-written checkpoint.
+  static std::atomic<int> counter{0};
+  const fs::path target(options.out_dir);
+  fs::path staging = target;
+  staging += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  std::error_code error;
+  fs::create_directories(staging, error);
+  if (error) throw Error("cannot create directory " + staging.string() + ": " + error.message());
+
+  TestModelOptions staged = options;
+  staged.out_dir = staging.string();
+  try {
+    write_test_model_files(staged, preset, plan);
+  } catch (...) {
+    fs::remove_all(staging, error);
+    throw;
+  }
+
+  // A new target takes the whole directory in one rename. An existing one (or
+  // one another process created meanwhile) gets each file replaced by rename.
+  fs::rename(staging, target, error);
+  if (!error) return;
+  fs::create_directories(target, error);
+  if (error) throw Error("cannot create directory " + options.out_dir + ": " + error.message());
+  for (const auto& entry : fs::directory_iterator(staging)) {
+    fs::rename(entry.path(), target / entry.path().filename(), error);
+    if (error) throw Error("cannot move " + entry.path().string() + " into " + options.out_dir + ": " + error.message());
+  }
+  fs::remove_all(staging, error);
 }
 
 }  // namespace brasa
