@@ -2,32 +2,11 @@
 // without streaming, n > 1, logprobs and an aborted stream.
 // Usage: node openai_client.mjs BRASA_BINARY MODEL
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import assert from 'node:assert/strict';
+import { freePort, waitHealthy } from './serve_fixture.mjs';
 import OpenAI from 'openai';
 
 const [binary, model] = process.argv.slice(2);
-
-function freePort() {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitHealthy(base, child) {
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`brasa serve exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${base}/health`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('brasa serve did not become healthy');
-}
 
 async function metric(base, name) {
   const text = await (await fetch(`${base}/metrics`)).text();
@@ -41,7 +20,7 @@ const child = spawn(binary, ['serve', '--model', model, '--port', String(port), 
                              '--api-key', 'sk-node'], { stdio: ['ignore', 'inherit', 'inherit'] });
 let failed = false;
 try {
-  await waitHealthy(base, child);
+  await waitHealthy(base, child, 60);
   const client = new OpenAI({ apiKey: 'sk-node', baseURL: `${base}/v1` });
   const served = (await client.models.list()).data[0].id;
   const messages = [{ role: 'user', content: 'Tell me a story.' }];

@@ -5,33 +5,12 @@
 // returns content. A json_schema response_format returns valid JSON.
 // Usage: node tool_loop.mjs BRASA_BINARY MODEL
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import assert from 'node:assert/strict';
+import { freePort, waitHealthy } from './serve_fixture.mjs';
 import Ajv from 'ajv';
 import OpenAI from 'openai';
 
 const [binary, model] = process.argv.slice(2);
-
-function freePort() {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitHealthy(base, child) {
-  for (let i = 0; i < 1200; i++) {
-    if (child.exitCode !== null) throw new Error(`brasa serve exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${base}/health`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('brasa serve did not become healthy within 120 s');
-}
 
 // maxLength keeps a random-weight model's constrained string short.
 const weatherParameters = {
@@ -99,7 +78,7 @@ const child = spawn(binary, ['serve', '--model', model, '--host', '127.0.0.1', '
                              '--kv-cache-memory', '64M'], { stdio: ['ignore', 'inherit', 'inherit'] });
 let failed = false;
 try {
-  await waitHealthy(base, child);
+  await waitHealthy(base, child, 120);
   const client = new OpenAI({ apiKey: 'unused', baseURL: `${base}/v1`, timeout: 300000 });
   const served = (await client.models.list()).data[0].id;
 
