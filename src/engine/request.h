@@ -54,7 +54,7 @@ struct GenerationRequest {
   std::unique_ptr<TokenConstraint> constraint;  // may be null
 };
 
-// What the engine reports for a sequence after a step. Called on the engine
+// The report the engine sends for a sequence after a step. Called on the engine
 // thread: the callback must not block (post the work to another thread).
 struct GenerationUpdate {
   std::vector<SampledToken> tokens;        // new tokens this step; a stop token is never included

@@ -12,10 +12,10 @@ namespace brasa {
 
 class ThreadPool;
 
-// One sequence's part of an attention call: its tokens are rows
+// One sequence's part of an attention call. Its tokens are rows
 // [token_offset, token_offset + n_tokens) of q and out, at positions
-// start_pos, start_pos + 1, ...; its KV lives in the blocks of block_table
-// (logical block i covers positions [i * block_size, (i + 1) * block_size)).
+// start_pos, start_pos + 1, ... Its KV is in the blocks of block_table, where
+// logical block i covers positions [i * block_size, (i + 1) * block_size).
 struct AttentionSequence {
   int64_t token_offset = 0;
   int32_t n_tokens = 0;
@@ -25,8 +25,8 @@ struct AttentionSequence {
 };
 
 // Causal attention over a paged KV cache. With chunk_size > 0 a token at
-// position p sees only positions [p - p % chunk_size, p] (Llama 4's chunked
-// local attention); with 0 it sees [0, p].
+// position p attends only to positions [p - p % chunk_size, p], which is Llama 4's
+// chunked local attention. With 0 it attends to [0, p].
 struct AttentionArgs {
   const float* q = nullptr;  // [n_tokens][n_heads][head_dim]
   float* out = nullptr;      // [n_tokens][n_heads][head_dim]

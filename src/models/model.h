@@ -11,7 +11,7 @@
 
 namespace brasa {
 
-// What the engine must know to size and lay out a model's KV cache. Layers with
+// The KV cache shape the engine needs to size and lay out a model's pools. Layers with
 // chunked local attention keep their KV in a separate pool, because a sequence
 // only ever needs its current chunk of them.
 struct KvGeometry {

@@ -16,7 +16,7 @@ namespace brasa {
 // frames. A frame is the position to resume at in one alternative, and its
 // parent is the frame to resume once that alternative ends. A stack is
 // expanded lazily: each byte follows only the alternatives whose first set
-// holds it. The empty stack (kAccept) is a complete sentence.
+// contains it. The empty stack (kAccept) is a complete sentence.
 //
 // Frames live in one arena and are shared between stacks, so advancing a
 // stack by a byte pushes a few frames at most; the token mask walks the

@@ -57,7 +57,7 @@ std::unique_ptr<ChatTemplate> make_builtin_llama4_chat_template();
 
 // Finds the template of a checkpoint directory (chat_template.jinja, chat_template.json,
 // or chat_template in tokenizer_config.json), or of a .gguf file (tokenizer.chat_template);
-// falls back to the built-in Llama 4 format. When tokenizer_config.json holds a list
+// falls back to the built-in Llama 4 format. When tokenizer_config.json contains a list
 // of named templates, the result renders "tool_use" for requests with tools (if the
 // list has it) and "default" otherwise. Throws brasa::Error or TemplateError.
 std::unique_ptr<ChatTemplate> load_chat_template(const std::string& checkpoint_path);

@@ -19,10 +19,10 @@ struct Token {
     BlockBegin,     // {%
     BlockEnd,       // %}
     Name,
-    String,         // value holds the decoded text
+    String,         // value contains the decoded text
     Integer,
     Float,
-    Operator,       // value holds the operator text: "+", "//", "(", ...
+    Operator,       // value contains the operator text: "+", "//", "(", ...
     End,
   };
 

@@ -52,8 +52,8 @@ TEST(Perplexity, SameAcrossThreadCounts) {
 TEST(Perplexity, StrideScoresEveryTokenOnce) {
   nlohmann::json plain = run_perplexity("--ctx 128");
   nlohmann::json strided = run_perplexity("--ctx 128 --stride 64");
-  // Without overlap the first token of each window has no context and is not
-  // scored; with overlap every token after the first is scored exactly once.
+  // Without overlap the first token of each window has no context, so it is
+  // not scored. With overlap every token after the first is scored exactly once.
   size_t n_windows = plain["windows"].size();
   EXPECT_EQ(strided["tokens_scored"].get<size_t>(), plain["tokens_scored"].get<size_t>() + n_windows - 1);
   // Overlapping windows give each scored token more context, which on a text

@@ -227,14 +227,17 @@ TEST(JsonSchemaGrammar, NullableAppliesToRefAndUnion) {
   auto ref = std::make_shared<const Grammar>(compile_json_schema(json::parse(
       R"({"$defs": {"n": {"type": "integer"}}, "properties": {"x": {"$ref": "#/$defs/n", "nullable": true}}, "required": ["x"]})")));
   GrammarMatcher with_null(ref);
-  EXPECT_TRUE(with_null.accept_bytes(R"({"x":null})") && with_null.can_end());
+  EXPECT_TRUE(with_null.accept_bytes(R"({"x":null})"));
+  EXPECT_TRUE(with_null.can_end());
   GrammarMatcher with_number(ref);
-  EXPECT_TRUE(with_number.accept_bytes(R"({"x":5})") && with_number.can_end());
+  EXPECT_TRUE(with_number.accept_bytes(R"({"x":5})"));
+  EXPECT_TRUE(with_number.can_end());
 
   auto any_of = std::make_shared<const Grammar>(compile_json_schema(json::parse(
       R"({"anyOf": [{"type": "boolean"}], "nullable": true})")));
   GrammarMatcher matcher(any_of);
-  EXPECT_TRUE(matcher.accept_bytes("null") && matcher.can_end());
+  EXPECT_TRUE(matcher.accept_bytes("null"));
+  EXPECT_TRUE(matcher.can_end());
 }
 
 }  // namespace

@@ -144,7 +144,7 @@ namespace brasa {
 namespace {
 
 // Random texts over the characters of call syntax: nothing crashes, and text
-// that holds no call comes back unchanged as content, whole or streamed.
+// that contains no call comes back unchanged as content, whole or streamed.
 TEST(ToolCallStream, RandomTextNeverLosesContent) {
   const std::string alphabet = "[](){}\"'=,;: \\<|>_abxy01.-\n";
   const std::string pieces[] = {"<|python_start|>", "<|python_end|>", "f(", "x=", "{\"name\": \"f\", ", "\"parameters\": {}}", "[g(a=1)]"};
