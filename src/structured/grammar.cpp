@@ -1,5 +1,7 @@
 #include "structured/grammar.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace brasa {
@@ -127,6 +129,14 @@ int32_t GrammarBuilder::separated(const Symbols& item, const Symbols& separator,
   return add_rule(alternatives);
 }
 
+void GrammarBuilder::mark_string_body(int32_t rule, int32_t alternative, int32_t element, const StringSyntax& syntax,
+                                      StringBodyMark mark) {
+  auto found = std::find(string_syntaxes_.begin(), string_syntaxes_.end(), syntax);
+  if (found == string_syntaxes_.end()) found = string_syntaxes_.insert(string_syntaxes_.end(), syntax);
+  mark.syntax = static_cast<int32_t>(found - string_syntaxes_.begin());
+  marks_.push_back({rule, alternative, element, mark});
+}
+
 Grammar GrammarBuilder::finish(int32_t root) {
   Grammar grammar;
   grammar.byte_sets = byte_sets_;
@@ -142,6 +152,15 @@ Grammar GrammarBuilder::finish(int32_t root) {
     grammar.rules.push_back(std::move(starts));
   }
   compute_first_sets(grammar);
+
+  if (!marks_.empty()) {
+    grammar.string_syntaxes = string_syntaxes_;
+    grammar.string_body.assign(grammar.elements.size(), StringBodyMark{});
+    for (const PendingMark& pending : marks_) {
+      int32_t position = grammar.rules[pending.rule][pending.alternative] + pending.element;
+      grammar.string_body[position] = pending.mark;
+    }
+  }
   return grammar;
 }
 

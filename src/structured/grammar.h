@@ -33,6 +33,27 @@ struct ByteSet {
   bool empty() const { return (bits[0] | bits[1] | bits[2] | bits[3]) == 0; }
 };
 
+// The syntax of one kind of quoted string: its quote byte and the bytes that
+// may follow a backslash as a one-character escape. Escapes of the form \uXXXX
+// are always allowed (except UTF-16 surrogates).
+struct StringSyntax {
+  uint8_t quote = '"';
+  ByteSet short_escapes;
+  bool operator==(const StringSyntax&) const = default;
+};
+
+// Marks an element position where a matcher stack rests inside the body of a
+// quoted string, at a character boundary. From there the stack matches
+// min_left to max_left more characters of string_syntaxes[syntax], then the
+// closing quote. The token mask takes a fast path at such positions (see
+// string_body_mask.h) instead of walking the vocabulary trie.
+struct StringBodyMark {
+  int32_t syntax = -1;      // index into Grammar::string_syntaxes; -1: not a string body position
+  int32_t min_left = 0;
+  int32_t max_left = -1;    // -1: no upper bound
+  bool quote_next = false;  // the closing quote is the next element of this alternative, else the parent frame's
+};
+
 // One symbol of a grammar alternative. Alternatives are stored back to back in
 // Grammar::elements, each terminated by an End element.
 struct GrammarElement {
@@ -56,6 +77,10 @@ struct Grammar {
   // matcher uses them to expand only alternatives that can take the next byte.
   std::vector<ByteSet> first;
   std::vector<uint8_t> nullable;
+
+  // String body marks per element position; empty when the grammar has none.
+  std::vector<StringSyntax> string_syntaxes;
+  std::vector<StringBodyMark> string_body;
 };
 
 // A sequence of symbols, the body of one alternative while building.
@@ -80,14 +105,29 @@ class GrammarBuilder {
   // unbounded) with `separator` between consecutive items.
   int32_t separated(const Symbols& item, const Symbols& separator, int64_t min_count, int64_t max_count);
 
+  // Records that element `element` of alternative `alternative` of `rule` is a
+  // string body position (see StringBodyMark). `mark.syntax` is ignored: the
+  // syntax is given separately and stored once.
+  void mark_string_body(int32_t rule, int32_t alternative, int32_t element, const StringSyntax& syntax,
+                        StringBodyMark mark);
+
   Grammar finish(int32_t root);
 
  private:
+  struct PendingMark {
+    int32_t rule;
+    int32_t alternative;
+    int32_t element;
+    StringBodyMark mark;
+  };
+
   int32_t byte_set_id(const ByteSet& set);
 
   std::vector<std::vector<Symbols>> rules_;
   std::vector<bool> defined_;
   std::vector<ByteSet> byte_sets_;
+  std::vector<StringSyntax> string_syntaxes_;
+  std::vector<PendingMark> marks_;
 };
 
 // Concatenates symbol sequences.

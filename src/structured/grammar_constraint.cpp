@@ -22,6 +22,20 @@ void CompiledGrammar::store_mask(const std::string& state_key, std::shared_ptr<c
   masks_[state_key] = std::move(mask);
 }
 
+std::shared_ptr<const std::vector<StringCloser>> CompiledGrammar::find_closers(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = closers_.find(key);
+  return found == closers_.end() ? nullptr : found->second;
+}
+
+void CompiledGrammar::store_closers(const std::string& key, std::shared_ptr<const std::vector<StringCloser>> closers) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // One entry per string in a distinct grammar context, so a bound only guards
+  // against recursive schemas that nest strings without limit.
+  if (closers_.size() >= kMaxCachedMasks) closers_.clear();
+  closers_[key] = std::move(closers);
+}
+
 GrammarConstraint::GrammarConstraint(std::shared_ptr<CompiledGrammar> compiled)
     : compiled_(std::move(compiled)), matcher_(std::make_unique<GrammarMatcher>(compiled_->grammar())) {}
 
@@ -42,17 +56,29 @@ void GrammarConstraint::mask(std::vector<uint8_t>& allowed) {
   if (only_end) {
     std::fill(allowed.begin(), allowed.end(), 0);
   } else {
-    std::string key = matcher_->state_key();
-    std::shared_ptr<const std::vector<uint64_t>> bits = compiled_->find_mask(key);
-    if (bits == nullptr) {
-      auto fresh = std::make_shared<std::vector<uint64_t>>((vocabulary.vocab_size() + 63) / 64, 0);
-      matcher_->fill_token_bitmask(vocabulary, *fresh);
-      bits = fresh;
-      compiled_->store_mask(key, fresh);
+    // String bodies take the fast path uncached: the mask is cheap to derive
+    // there, and bounded strings would flood the cache with one-off states.
+    std::shared_ptr<const std::vector<uint64_t>> bits;
+    auto string_bits = std::make_shared<std::vector<uint64_t>>((vocabulary.vocab_size() + 63) / 64, 0);
+    if (fill_string_body_mask(*matcher_, *compiled_, *string_bits)) {
+      bits = string_bits;
+    } else {
+      std::string key = matcher_->state_key();
+      bits = compiled_->find_mask(key);
+      if (bits == nullptr) {
+        matcher_->fill_token_bitmask(vocabulary, *string_bits);
+        bits = string_bits;
+        compiled_->store_mask(key, string_bits);
+      }
     }
     size_t n = std::min<size_t>(allowed.size(), static_cast<size_t>(vocabulary.vocab_size()));
-    for (size_t id = 0; id < n; ++id) {
-      if (!(((*bits)[id >> 6] >> (id & 63)) & 1)) allowed[id] = 0;
+    for (size_t word = 0; word * 64 < n; ++word) {
+      uint64_t value = (*bits)[word];
+      if (value == ~uint64_t{0}) continue;
+      size_t end = std::min(n, word * 64 + 64);
+      for (size_t id = word * 64; id < end; ++id) {
+        if (!((value >> (id & 63)) & 1)) allowed[id] = 0;
+      }
     }
     // Ids past the tokenizer's vocabulary (padding rows of the output layer) are never text.
     for (size_t id = n; id < allowed.size(); ++id) allowed[id] = 0;

@@ -9,13 +9,15 @@
 
 #include "structured/constraint.h"
 #include "structured/grammar.h"
+#include "structured/string_body_mask.h"
 #include "structured/vocabulary.h"
 
 namespace brasa {
 
 // A grammar bound to a vocabulary, shared by every sequence that uses it. It
-// caches token bitmasks by matcher state, because most states recur: every
-// character inside an unbounded string leaves the matcher in the same state.
+// caches token bitmasks by matcher state, because most states recur. Inside
+// string bodies the mask comes from precomputed token classes instead
+// (string_body_mask.h), since a bounded string changes state at every character.
 class CompiledGrammar {
  public:
   CompiledGrammar(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const VocabularyIndex> vocabulary);
@@ -27,6 +29,11 @@ class CompiledGrammar {
   std::shared_ptr<const std::vector<uint64_t>> find_mask(const std::string& state_key) const;
   void store_mask(const std::string& state_key, std::shared_ptr<const std::vector<uint64_t>> mask);
 
+  // The closing tokens of a string that the grammar accepts after the string,
+  // by syntax and state after the string (see fill_string_body_mask).
+  std::shared_ptr<const std::vector<StringCloser>> find_closers(const std::string& key) const;
+  void store_closers(const std::string& key, std::shared_ptr<const std::vector<StringCloser>> closers);
+
  private:
   static constexpr size_t kMaxCachedMasks = 128;
 
@@ -34,6 +41,7 @@ class CompiledGrammar {
   std::shared_ptr<const VocabularyIndex> vocabulary_;
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<const std::vector<uint64_t>>> masks_;
+  std::map<std::string, std::shared_ptr<const std::vector<StringCloser>>> closers_;
 };
 
 // A TokenConstraint that allows the tokens continuing a sentence of the grammar,

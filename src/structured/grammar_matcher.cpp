@@ -189,6 +189,64 @@ void GrammarMatcher::fill_token_bitmask(const VocabularyIndex& vocabulary, std::
   walk_trie(vocabulary, 0, 0, allowed);
 }
 
+size_t GrammarMatcher::accepted_prefix_length(std::string_view bytes) {
+  size_t mark = frames_.size();
+  std::vector<int32_t> current = stacks_;
+  std::vector<int32_t> next;
+  size_t length = 0;
+  while (length < bytes.size() && !current.empty()) {
+    advance(current, static_cast<uint8_t>(bytes[length]), next);
+    current.swap(next);
+    if (!current.empty()) ++length;
+  }
+  frames_.resize(mark);
+  return length;
+}
+
+std::optional<GrammarMatcher::StringBody> GrammarMatcher::string_body() const {
+  const Grammar& grammar = *grammar_;
+  if (grammar.string_body.empty() || stacks_.size() != 1 || stacks_[0] == kAccept) return std::nullopt;
+  const Frame& top = frames_[stacks_[0]];
+  const StringBodyMark& mark = grammar.string_body[top.pos];
+  if (mark.syntax < 0) return std::nullopt;
+  if (mark.quote_next) return StringBody{mark, top.parent};
+
+  // The closing quote is the last element of the parent's alternative, so
+  // after it the parent's parent resumes.
+  if (top.parent == kAccept) return std::nullopt;
+  const Frame& quote = frames_[top.parent];
+  const GrammarElement& element = grammar.elements[quote.pos];
+  uint8_t quote_byte = grammar.string_syntaxes[mark.syntax].quote;
+  bool is_closing_quote = element.kind == GrammarElement::Kind::Bytes &&
+                          grammar.byte_sets[element.value] == ByteSet{}.add(quote_byte) &&
+                          grammar.elements[quote.pos + 1].kind == GrammarElement::Kind::End;
+  if (!is_closing_quote) return std::nullopt;
+  return StringBody{mark, quote.parent};
+}
+
+bool GrammarMatcher::accepts_after(int32_t continuation, std::string_view bytes) {
+  if (bytes.empty()) return true;
+  size_t mark = frames_.size();
+  std::vector<int32_t> current = {continuation};
+  std::vector<int32_t> next;
+  for (char c : bytes) {
+    advance(current, static_cast<uint8_t>(c), next);
+    current.swap(next);
+    if (current.empty()) break;
+  }
+  frames_.resize(mark);
+  return !current.empty();
+}
+
+std::string GrammarMatcher::stack_key(int32_t continuation) const {
+  std::string key;
+  for (int32_t frame = continuation; frame != kAccept; frame = frames_[frame].parent) {
+    int32_t pos = frames_[frame].pos;
+    key.append(reinterpret_cast<const char*>(&pos), sizeof(pos));
+  }
+  return key;
+}
+
 std::string GrammarMatcher::state_key() const {
   std::string key;
   for (int32_t stack : stacks_) {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,23 @@ class GrammarMatcher {
   // A string that identifies the current state, for caching masks: two matchers
   // of the same grammar with equal keys allow the same tokens.
   std::string state_key() const;
+
+  // The number of leading bytes of `bytes` that can continue the text; the
+  // state does not change.
+  size_t accepted_prefix_length(std::string_view bytes);
+
+  // The state inside a quoted string body at a character boundary, when the
+  // matcher has a single stack that rests at a marked position (StringBodyMark).
+  struct StringBody {
+    StringBodyMark mark;
+    int32_t continuation;  // the stack that resumes after the closing quote, for accepts_after
+  };
+  std::optional<StringBody> string_body() const;
+
+  // Whether `bytes` can follow from `continuation` (a StringBody field), and a
+  // key that identifies that stack. The state does not change.
+  bool accepts_after(int32_t continuation, std::string_view bytes);
+  std::string stack_key(int32_t continuation) const;
 
  private:
   static constexpr int32_t kAccept = -1;

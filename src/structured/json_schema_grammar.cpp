@@ -1,6 +1,7 @@
 #include "structured/json_schema_grammar.h"
 
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -18,6 +19,10 @@ using nlohmann::json;
 // (one rule per repetition) or the compiler's recursion unreasonably large.
 constexpr int64_t kMaxRepeatBound = 10000;
 constexpr int kMaxSchemaDepth = 64;
+
+// Whitespace a pythonic call list may start with, so a token such as " [" or
+// "\n[" can open it.
+constexpr int64_t kMaxLeadingSpace = 4;
 
 // Keywords that carry no constraint.
 const std::set<std::string> kAnnotations = {
@@ -39,7 +44,7 @@ std::string describe(const json& value) { return value.dump(-1, ' ', false, json
 
 class SchemaCompiler {
  public:
-  SchemaCompiler() : text_(builder_) {}
+  explicit SchemaCompiler(LiteralSyntax syntax = LiteralSyntax::Json) : text_(builder_, syntax) {}
 
   GrammarBuilder& builder() { return builder_; }
   JsonTextRules& text() { return text_; }
@@ -51,6 +56,30 @@ class SchemaCompiler {
     root_key_ = root_key;
     root_path_ = path;
     return compile(root, path, 0);
+  }
+
+  // Compiles the arguments of a pythonic call, `key=value, ...` up to and
+  // including the closing ")", from the object schema `root`.
+  int32_t compile_keyword_arguments(const json& root, const std::string& root_key, const std::string& path) {
+    root_ = &root;
+    root_key_ = root_key;
+    root_path_ = path;
+    if (root.is_boolean() && root.get<bool>()) return compile_members(json::object(), path, 0, keyword_syntax());
+    if (!root.is_object()) throw SchemaError(path, "a pythonic call needs an object schema, got " + describe(root));
+    for (const char* keyword : {"$ref", "anyOf", "oneOf", "allOf", "enum", "const", "nullable"}) {
+      if (root.contains(keyword)) {
+        throw SchemaError(join(path, keyword), std::string("keyword `") + keyword +
+                                                   "` at the top of the arguments is not supported in pythonic calls");
+      }
+    }
+    for (const auto& [key, value] : root.items()) {
+      if (kUnsupported.count(key)) throw SchemaError(join(path, key), "keyword `" + key + "` is not supported");
+    }
+    std::vector<std::string> types = types_of(root, path);
+    if (!(types.empty() || (types.size() == 1 && types[0] == "object"))) {
+      throw SchemaError(join(path, "type"), "the arguments of a pythonic call must be an object");
+    }
+    return compile_members(root, path, 0, keyword_syntax());
   }
 
  private:
@@ -81,7 +110,7 @@ class SchemaCompiler {
     } else {
       rule = compile_typed(schema, path, depth);
     }
-    if (schema.value("nullable", false) == true) return builder_.add_rule({GrammarBuilder::ref(rule), builder_.literal("null")});
+    if (schema.value("nullable", false) == true) return builder_.add_rule({GrammarBuilder::ref(rule), text_.null_literal()});
     return rule;
   }
 
@@ -212,8 +241,8 @@ class SchemaCompiler {
       else if (type == "string") rule = compile_string(schema, path);
       else if (type == "integer") rule = compile_number(schema, path, true);
       else if (type == "number") rule = compile_number(schema, path, false);
-      else if (type == "boolean") rule = builder_.add_rule({builder_.literal("true"), builder_.literal("false")});
-      else rule = builder_.add_rule({builder_.literal("null")});
+      else if (type == "boolean") rule = builder_.add_rule({text_.true_literal(), text_.false_literal()});
+      else rule = builder_.add_rule({text_.null_literal()});
       alternatives.push_back(GrammarBuilder::ref(rule));
     }
     return builder_.add_rule(alternatives);
@@ -225,7 +254,8 @@ class SchemaCompiler {
     for (const json& value : values) {
       bool typed_ok = types.empty();
       for (const std::string& type : types) typed_ok = typed_ok || matches_type(value, type);
-      if (typed_ok) alternatives.push_back(builder_.literal(describe(value)));
+      if (!typed_ok) continue;
+      for (Symbols& literal : text_.value_literals(value)) alternatives.push_back(std::move(literal));
     }
     if (alternatives.empty()) throw SchemaError(path, "no enum value matches the schema's type");
     return builder_.add_rule(alternatives);
@@ -320,11 +350,44 @@ class SchemaCompiler {
     }
 
     if (max_items == 0) return builder_.add_rule({builder_.literal("[]")});
-    int32_t list = builder_.separated(GrammarBuilder::ref(item), builder_.literal(","), min_items, max_items);
+    int32_t list = builder_.separated(GrammarBuilder::ref(item), text_.item_separator(), min_items, max_items);
     return builder_.add_rule({builder_.literal("[") + GrammarBuilder::ref(list) + builder_.literal("]")});
   }
 
+  // How the members of an object are written: in a JSON object or dict
+  // literal, or as the keyword arguments of a pythonic call.
+  struct MemberSyntax {
+    std::string open;       // before the first member
+    std::string close;      // after the last member
+    bool keywords = false;  // members are `name=value` keyword arguments
+  };
+
+  MemberSyntax object_syntax() const { return {"{", "}", false}; }
+  MemberSyntax keyword_syntax() const { return {"", ")", true}; }
+
+  static bool is_identifier(const std::string& name) {
+    if (name.empty() || !(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
+    for (char c : name) {
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+    }
+    return true;
+  }
+
+  // The text before a declared member's value: `"name":` in JSON, `"name": ` or
+  // `'name': ` in Python, `name=` for keyword arguments.
+  Symbols member_key(const std::string& name, const MemberSyntax& syntax) {
+    if (syntax.keywords) return builder_.literal(name + "=");
+    std::vector<Symbols> spellings;
+    for (Symbols& spelling : text_.value_literals(json(name))) spellings.push_back(spelling + text_.key_separator());
+    if (spellings.size() == 1) return spellings[0];
+    return GrammarBuilder::ref(builder_.add_rule(spellings));
+  }
+
   int32_t compile_object(const json& schema, const std::string& path, int depth) {
+    return compile_members(schema, path, depth, object_syntax());
+  }
+
+  int32_t compile_members(const json& schema, const std::string& path, int depth, const MemberSyntax& syntax) {
     json properties = schema.value("properties", json::object());
     if (!properties.is_object()) throw SchemaError(join(path, "properties"), "properties must be an object");
 
@@ -352,15 +415,27 @@ class SchemaCompiler {
       extra_value = text_.any_value();
     }
 
+    // A keyword argument needs a Python identifier as its name, so other
+    // optional properties are never written and other required ones fail.
+    auto writable = [&](const std::string& name) {
+      if (!syntax.keywords || is_identifier(name)) return true;
+      if (required.count(name)) {
+        throw SchemaError(join(path, "required"), "required property \"" + name +
+                                                      "\" is not a Python identifier, so no keyword argument can set it");
+      }
+      return false;
+    };
+
     std::vector<std::pair<std::string, int32_t>> members;
     for (const auto& [name, member_schema] : properties.items()) {
+      if (!writable(name)) continue;
       members.emplace_back(name, compile(member_schema, join(path, "properties." + name), depth + 1));
     }
 
     // A required name missing from properties is an additional property: it
     // takes the additionalProperties schema, or any value when that is absent.
     for (const std::string& name : required) {
-      if (properties.contains(name)) continue;
+      if (properties.contains(name) || !writable(name)) continue;
       if (extra_value >= 0) {
         members.emplace_back(name, extra_value);
       } else if (!schema.contains("additionalProperties")) {
@@ -373,40 +448,48 @@ class SchemaCompiler {
 
     std::set<std::string> names;
     for (const auto& member : members) names.insert(member.first);
-    std::array<int32_t, 2> close = object_close(names, extra_value);
+    for (const auto& [name, member_schema] : properties.items()) names.insert(name);
+    std::array<int32_t, 2> close = object_close(names, extra_value, syntax);
 
     // rest[i][first]: the members from i on; `first` (1) when no member was
-    // written yet, so no comma goes before the next one.
+    // written yet, so no separator goes before the next one.
     std::vector<std::array<int32_t, 2>> rest(members.size() + 1);
     rest[members.size()] = close;
     for (size_t i = members.size(); i-- > 0;) {
       const auto& [name, value] = members[i];
       bool is_required = required.count(name) > 0;
+      Symbols key = member_key(name, syntax);
       for (int first = 0; first < 2; ++first) {
-        Symbols member = builder_.literal(std::string(first ? "" : ",") + describe(json(name)) + ":") +
-                         GrammarBuilder::ref(value) + GrammarBuilder::ref(rest[i + 1][0]);
+        Symbols member = (first ? Symbols{} : text_.item_separator()) + key + GrammarBuilder::ref(value) +
+                         GrammarBuilder::ref(rest[i + 1][0]);
         std::vector<Symbols> alternatives = {member};
         if (!is_required) alternatives.push_back(GrammarBuilder::ref(rest[i + 1][first]));
         rest[i][first] = builder_.add_rule(alternatives);
       }
     }
-    return builder_.add_rule({builder_.literal("{") + GrammarBuilder::ref(rest[0][1])});
+    return builder_.add_rule({builder_.literal(syntax.open) + GrammarBuilder::ref(rest[0][1])});
   }
 
   // The end of an object after its declared members: extra members when
-  // allowed, then "}". Index 1 is the variant for an object with no member
-  // written yet (no comma before the first extra member).
-  std::array<int32_t, 2> object_close(const std::set<std::string>& names, int32_t extra_value) {
+  // allowed, then the closing text. Index 1 is the variant for an object with
+  // no member written yet (no separator before the first extra member).
+  std::array<int32_t, 2> object_close(const std::set<std::string>& names, int32_t extra_value, const MemberSyntax& syntax) {
+    Symbols close_text = builder_.literal(syntax.close);
     if (extra_value < 0) {
-      int32_t close = builder_.add_rule({builder_.literal("}")});
+      int32_t close = builder_.add_rule({close_text});
       return {close, close};
     }
-    int32_t key = names.empty() ? text_.any_string() : text_.string_excluding(names);
-    Symbols member = GrammarBuilder::ref(key) + builder_.literal(":") + GrammarBuilder::ref(extra_value);
-    int32_t more = builder_.repeat(builder_.literal(",") + member, 0, -1);
-    int32_t after_member = builder_.add_rule({builder_.literal(",") + member + GrammarBuilder::ref(more) + builder_.literal("}"),
-                                              builder_.literal("}")});
-    int32_t first = builder_.add_rule({member + GrammarBuilder::ref(more) + builder_.literal("}"), builder_.literal("}")});
+    Symbols member;
+    if (syntax.keywords) {
+      member = GrammarBuilder::ref(text_.keyword_excluding(names)) + GrammarBuilder::ref(extra_value);
+    } else {
+      int32_t key = names.empty() ? text_.any_string() : text_.string_excluding(names);
+      member = GrammarBuilder::ref(key) + text_.key_separator() + GrammarBuilder::ref(extra_value);
+    }
+    Symbols separator = text_.item_separator();
+    int32_t more = builder_.repeat(separator + member, 0, -1);
+    int32_t after_member = builder_.add_rule({separator + member + GrammarBuilder::ref(more) + close_text, close_text});
+    int32_t first = builder_.add_rule({member + GrammarBuilder::ref(more) + close_text, close_text});
     return {after_member, first};
   }
 
@@ -447,6 +530,29 @@ Grammar compile_forced_tool_calls(const std::vector<ForcedTool>& tools, bool par
 
   int32_t list = builder.separated(GrammarBuilder::ref(call), builder.literal(";"), 1, -1);
   return builder.finish(list);
+}
+
+Grammar compile_pythonic_tool_calls(const std::vector<ForcedTool>& tools, bool parallel) {
+  SchemaCompiler compiler(LiteralSyntax::Python);
+  GrammarBuilder& builder = compiler.builder();
+
+  std::vector<Symbols> calls;
+  for (size_t i = 0; i < tools.size(); ++i) {
+    const ForcedTool& tool = tools[i];
+    // parse_tool_calls reads a call name only when it starts with a letter or '_'.
+    char head = tool.name.empty() ? '0' : tool.name[0];
+    if (!(std::isalpha(static_cast<unsigned char>(head)) || head == '_')) continue;
+    int32_t arguments = compiler.compile_keyword_arguments(tool.parameters, "tool" + std::to_string(i), tool.path);
+    calls.push_back(builder.literal(tool.name + "(") + GrammarBuilder::ref(arguments));
+  }
+  if (calls.empty()) throw SchemaError("tools", "no tool name can be written as a pythonic call");
+
+  int32_t call = builder.add_rule(calls);
+  int32_t list = parallel ? builder.separated(GrammarBuilder::ref(call), builder.literal(", "), 1, -1) : call;
+  int32_t leading_space = builder.repeat(builder.bytes(ByteSet{}.add(' ').add('\n')), 0, kMaxLeadingSpace);
+  int32_t root = builder.add_rule({GrammarBuilder::ref(leading_space) + builder.literal("[") + GrammarBuilder::ref(list) +
+                                   builder.literal("]")});
+  return builder.finish(root);
 }
 
 }  // namespace brasa

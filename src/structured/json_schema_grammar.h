@@ -75,4 +75,16 @@ struct ForcedTool {
 // ';'. SchemaError paths start with the tool's `path`.
 Grammar compile_forced_tool_calls(const std::vector<ForcedTool>& tools, bool parallel);
 
+// Compiles a pythonic call list as Llama 4 writes it, which parse_tool_calls
+// reads back: up to 4 spaces or newlines, then "[name(key=value, ...)]", or with
+// `parallel` several calls separated by ", ". Keywords are the properties of
+// the tool's parameters schema (in schema order, optional ones skippable, extra
+// ones as additionalProperties allows), and values are Python literals that
+// validate against the property schemas: strings in either quote style,
+// numbers, True/False/None, lists and dicts. The arguments schema must be an
+// object schema, and a required property must be a Python identifier. Tools
+// whose names do not start with a letter or '_' are left out. Throws
+// SchemaError when no tool is left or a schema cannot be enforced.
+Grammar compile_pythonic_tool_calls(const std::vector<ForcedTool>& tools, bool parallel);
+
 }  // namespace brasa

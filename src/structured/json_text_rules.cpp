@@ -24,8 +24,28 @@ ByteSet plain_ascii() {
 
 }  // namespace
 
-int32_t JsonTextRules::string_char() {
-  if (char_ >= 0) return char_;
+namespace {
+
+// The string syntaxes. JSON has its own escapes. In Python literals both quote
+// styles take the escapes that Python and parse_tool_calls read alike, so
+// "\/" (a '/' in JSON, two characters in Python) is left out.
+StringSyntax json_string_syntax() {
+  ByteSet escapes;
+  for (char c : std::string("\"\\/bfnrt")) escapes.add(static_cast<uint8_t>(c));
+  return {'"', escapes};
+}
+
+StringSyntax python_string_syntax(uint8_t quote) {
+  ByteSet escapes;
+  for (char c : std::string("\"'\\bfnrt")) escapes.add(static_cast<uint8_t>(c));
+  return {quote, escapes};
+}
+
+}  // namespace
+
+int32_t JsonTextRules::string_char(const StringSyntax& syntax) {
+  auto found = chars_.find(syntax.quote);
+  if (found != chars_.end()) return found->second;
   GrammarBuilder& b = builder_;
   ByteSet tail = byte_range(0x80, 0xBF);
 
@@ -33,18 +53,19 @@ int32_t JsonTextRules::string_char() {
   // character in JSON Schema and a lone one is not a character.
   ByteSet hex_no_d = ByteSet{}.add_range('0', '9').add_range('a', 'c').add_range('A', 'C').add_range('e', 'f').add_range('E', 'F');
   Symbols hex = b.bytes(hex_digits());
-  ByteSet short_escapes;
-  for (char c : std::string("\"\\/bfnrt")) short_escapes.add(static_cast<uint8_t>(c));
-  int32_t escape = b.add_rule({b.bytes(short_escapes),
+  int32_t escape = b.add_rule({b.bytes(syntax.short_escapes),
                                b.literal("u") + b.bytes(hex_no_d) + hex + hex + hex,
                                b.literal("u") + b.bytes(ByteSet{}.add('d').add('D')) + b.bytes(byte_range('0', '7')) + hex + hex});
 
-  // Well-formed UTF-8 only (no overlong forms, surrogates or code points past
-  // U+10FFFF). Few alternatives keep the matcher fast: each alternative is one
-  // stack per byte inside every string.
+  // Printable ASCII except the quote and the backslash, then well-formed UTF-8
+  // only (no overlong forms, surrogates or code points past U+10FFFF). Few
+  // alternatives keep the matcher fast: each alternative is one stack per byte
+  // inside every string. string_body_mask.cpp scans token bytes by the same rules.
+  ByteSet plain = byte_range(0x20, 0x7F);
+  plain.remove(syntax.quote).remove('\\');
   ByteSet three_byte_leads = byte_range(0xE1, 0xEC).add_range(0xEE, 0xEF);
-  char_ = b.add_rule({
-      b.bytes(plain_ascii()),
+  int32_t character = b.add_rule({
+      b.bytes(plain),
       b.literal("\\") + GrammarBuilder::ref(escape),
       b.bytes(byte_range(0xC2, 0xDF)) + b.bytes(tail),
       b.literal("\xE0") + b.bytes(byte_range(0xA0, 0xBF)) + b.bytes(tail),
@@ -54,7 +75,45 @@ int32_t JsonTextRules::string_char() {
       b.bytes(byte_range(0xF1, 0xF3)) + b.bytes(tail) + b.bytes(tail) + b.bytes(tail),
       b.literal("\xF4") + b.bytes(byte_range(0x80, 0x8F)) + b.bytes(tail) + b.bytes(tail),
   });
-  return char_;
+  chars_[syntax.quote] = character;
+  return character;
+}
+
+// quote body quote, where body is min_length..max_length characters. The body
+// is written out like GrammarBuilder::repeat, and every position between two
+// characters is marked, so the token mask can take the string fast path there.
+int32_t JsonTextRules::quoted_string(const StringSyntax& syntax, int64_t min_length, int64_t max_length) {
+  GrammarBuilder& b = builder_;
+  Symbols character = GrammarBuilder::ref(string_char(syntax));
+  auto max_left = [&](int64_t written) { return max_length < 0 ? -1 : static_cast<int32_t>(max_length - written); };
+
+  // The optional tail after the required characters: unbounded is
+  // `tail := char tail | ε`; bounded is a chain `tail_k := char tail_{k-1} | ε`.
+  int32_t tail = -1;
+  if (max_length < 0) {
+    tail = b.declare();
+    b.define(tail, {character + GrammarBuilder::ref(tail), {}});
+    b.mark_string_body(tail, 0, 1, syntax, {-1, 0, -1, false});
+  } else {
+    tail = b.add_rule({{}});
+    for (int64_t k = 1; k <= max_length - min_length; ++k) {
+      tail = b.add_rule({character + GrammarBuilder::ref(tail), {}});
+      b.mark_string_body(tail, 0, 1, syntax, {-1, 0, static_cast<int32_t>(k - 1), false});
+    }
+  }
+
+  Symbols required;
+  for (int64_t k = 0; k < min_length; ++k) required = required + character;
+  int32_t body = b.add_rule({required + GrammarBuilder::ref(tail)});
+  for (int64_t k = 1; k <= min_length; ++k) {
+    b.mark_string_body(body, 0, static_cast<int32_t>(k), syntax,
+                       {-1, static_cast<int32_t>(min_length - k), max_left(k), false});
+  }
+
+  std::string quote(1, static_cast<char>(syntax.quote));
+  int32_t string = b.add_rule({b.literal(quote) + GrammarBuilder::ref(body) + b.literal(quote)});
+  b.mark_string_body(string, 0, 1, syntax, {-1, static_cast<int32_t>(min_length), max_left(0), true});
+  return string;
 }
 
 int32_t JsonTextRules::any_string() {
@@ -63,8 +122,55 @@ int32_t JsonTextRules::any_string() {
 }
 
 int32_t JsonTextRules::string_of_length(int64_t min_length, int64_t max_length) {
-  int32_t body = builder_.repeat(GrammarBuilder::ref(string_char()), min_length, max_length);
-  return builder_.add_rule({builder_.literal("\"") + GrammarBuilder::ref(body) + builder_.literal("\"")});
+  if (syntax_ == LiteralSyntax::Json) return quoted_string(json_string_syntax(), min_length, max_length);
+  return builder_.add_rule({GrammarBuilder::ref(quoted_string(python_string_syntax('"'), min_length, max_length)),
+                            GrammarBuilder::ref(quoted_string(python_string_syntax('\''), min_length, max_length))});
+}
+
+Symbols JsonTextRules::true_literal() { return builder_.literal(syntax_ == LiteralSyntax::Json ? "true" : "True"); }
+Symbols JsonTextRules::false_literal() { return builder_.literal(syntax_ == LiteralSyntax::Json ? "false" : "False"); }
+Symbols JsonTextRules::null_literal() { return builder_.literal(syntax_ == LiteralSyntax::Json ? "null" : "None"); }
+Symbols JsonTextRules::item_separator() { return builder_.literal(syntax_ == LiteralSyntax::Json ? "," : ", "); }
+Symbols JsonTextRules::key_separator() { return builder_.literal(syntax_ == LiteralSyntax::Json ? ":" : ": "); }
+
+namespace {
+
+std::string dump_json(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// A JSON value as a Python literal. JSON's string escapes are all Python
+// escapes with the same meaning, so strings keep their JSON spelling.
+std::string python_literal(const nlohmann::json& value) {
+  if (value.is_boolean()) return value.get<bool>() ? "True" : "False";
+  if (value.is_null()) return "None";
+  if (value.is_array()) {
+    std::string out = "[";
+    for (size_t i = 0; i < value.size(); ++i) out += (i ? ", " : "") + python_literal(value[i]);
+    return out + "]";
+  }
+  if (value.is_object()) {
+    std::string out = "{";
+    bool first = true;
+    for (const auto& [key, member] : value.items()) {
+      out += (first ? "" : ", ") + dump_json(nlohmann::json(key)) + ": " + python_literal(member);
+      first = false;
+    }
+    return out + "}";
+  }
+  return dump_json(value);
+}
+
+}  // namespace
+
+std::vector<Symbols> JsonTextRules::value_literals(const nlohmann::json& value) {
+  if (syntax_ == LiteralSyntax::Json) return {builder_.literal(dump_json(value))};
+  std::vector<Symbols> out = {builder_.literal(python_literal(value))};
+  if (value.is_string()) {
+    std::string text = dump_json(value);
+    if (text.find('\'') == std::string::npos) out.push_back(builder_.literal("'" + text.substr(1, text.size() - 2) + "'"));
+  }
+  return out;
 }
 
 Symbols JsonTextRules::digits(int64_t count) {
@@ -162,15 +268,32 @@ int32_t JsonTextRules::bounded_number(std::optional<int64_t> low_bound, std::opt
 int32_t JsonTextRules::string_excluding(const std::set<std::string>& names) {
   ByteSet allowed = plain_ascii();
   allowed.remove(0x7F);
+  return name_excluding(names, "\"", allowed, allowed, "\"", true);
+}
 
-  // A trie of the names; names with bytes outside `allowed` can never be written.
+int32_t JsonTextRules::keyword_excluding(const std::set<std::string>& names) {
+  ByteSet first = ByteSet{}.add_range('A', 'Z').add_range('a', 'z').add('_');
+  ByteSet rest = first;
+  rest.add_range('0', '9');
+  return name_excluding(names, "", first, rest, "=", false);
+}
+
+// open, then a name of `first` and `rest` bytes that is none of `names`, then
+// close. The rule follows a trie of the names and leaves it at the first byte
+// that no name continues with.
+int32_t JsonTextRules::name_excluding(const std::set<std::string>& names, const std::string& open, const ByteSet& first,
+                                      const ByteSet& rest, const std::string& close, bool allow_empty) {
   struct TrieNode {
     std::map<uint8_t, int32_t> children;
     bool is_name = false;
   };
   std::vector<TrieNode> trie(1);
   for (const std::string& name : names) {
-    bool writable = std::all_of(name.begin(), name.end(), [&](char c) { return allowed.contains(static_cast<uint8_t>(c)); });
+    // Names with bytes that can never be written need no exclusion.
+    bool writable = true;
+    for (size_t i = 0; i < name.size(); ++i) {
+      writable = writable && (i == 0 ? first : rest).contains(static_cast<uint8_t>(name[i]));
+    }
     if (!writable) continue;
     int32_t node = 0;
     for (char c : name) {
@@ -187,15 +310,16 @@ int32_t JsonTextRules::string_excluding(const std::set<std::string>& names) {
     trie[node].is_name = true;
   }
 
-  // Once the key leaves the trie it can be anything.
-  int32_t free_tail = builder_.repeat(builder_.bytes(allowed), 0, -1);
-  int32_t free_rest = builder_.add_rule({GrammarBuilder::ref(free_tail) + builder_.literal("\"")});
+  // Once the name leaves the trie it can be anything.
+  int32_t free_tail = builder_.repeat(builder_.bytes(rest), 0, -1);
+  int32_t free_rest = builder_.add_rule({GrammarBuilder::ref(free_tail) + builder_.literal(close)});
 
   std::vector<int32_t> rules(trie.size());
   for (size_t i = trie.size(); i-- > 0;) {
+    bool is_root = i == 0;
     std::vector<Symbols> alternatives;
-    if (!trie[i].is_name) alternatives.push_back(builder_.literal("\""));
-    ByteSet leave = allowed;
+    if (!trie[i].is_name && (!is_root || allow_empty)) alternatives.push_back(builder_.literal(close));
+    ByteSet leave = is_root ? first : rest;
     for (const auto& [byte, child] : trie[i].children) {
       alternatives.push_back(builder_.bytes(ByteSet{}.add(byte)) + GrammarBuilder::ref(rules[child]));
       leave.remove(byte);
@@ -203,7 +327,7 @@ int32_t JsonTextRules::string_excluding(const std::set<std::string>& names) {
     alternatives.push_back(builder_.bytes(leave) + GrammarBuilder::ref(free_rest));
     rules[i] = builder_.add_rule(alternatives);
   }
-  return builder_.add_rule({builder_.literal("\"") + GrammarBuilder::ref(rules[0])});
+  return builder_.add_rule({builder_.literal(open) + GrammarBuilder::ref(rules[0])});
 }
 
 int32_t JsonTextRules::string_format(const std::string& format) {
@@ -267,7 +391,9 @@ int32_t JsonTextRules::string_format(const std::string& format) {
   } else {
     return -1;
   }
-  int32_t rule = b.add_rule({b.literal("\"") + body + b.literal("\"")});
+  std::vector<Symbols> quoted = {b.literal("\"") + body + b.literal("\"")};
+  if (syntax_ == LiteralSyntax::Python) quoted.push_back(b.literal("'") + body + b.literal("'"));
+  int32_t rule = b.add_rule(quoted);
   formats_[format] = rule;
   return rule;
 }
@@ -275,8 +401,8 @@ int32_t JsonTextRules::string_format(const std::string& format) {
 int32_t JsonTextRules::any_object() {
   if (object_ >= 0) return object_;
   object_ = builder_.declare();
-  Symbols member = GrammarBuilder::ref(any_string()) + builder_.literal(":") + GrammarBuilder::ref(any_value());
-  int32_t members = builder_.separated(member, builder_.literal(","), 0, -1);
+  Symbols member = GrammarBuilder::ref(any_string()) + key_separator() + GrammarBuilder::ref(any_value());
+  int32_t members = builder_.separated(member, item_separator(), 0, -1);
   builder_.define(object_, {builder_.literal("{") + GrammarBuilder::ref(members) + builder_.literal("}")});
   return object_;
 }
@@ -284,11 +410,10 @@ int32_t JsonTextRules::any_object() {
 int32_t JsonTextRules::any_value() {
   if (value_ >= 0) return value_;
   value_ = builder_.declare();
-  int32_t items = builder_.separated(GrammarBuilder::ref(value_), builder_.literal(","), 0, -1);
+  int32_t items = builder_.separated(GrammarBuilder::ref(value_), item_separator(), 0, -1);
   int32_t array = builder_.add_rule({builder_.literal("[") + GrammarBuilder::ref(items) + builder_.literal("]")});
   builder_.define(value_, {GrammarBuilder::ref(any_object()), GrammarBuilder::ref(array), GrammarBuilder::ref(any_string()),
-                           GrammarBuilder::ref(any_number()), builder_.literal("true"), builder_.literal("false"),
-                           builder_.literal("null")});
+                           GrammarBuilder::ref(any_number()), true_literal(), false_literal(), null_literal()});
   return value_;
 }
 

@@ -1,62 +1,190 @@
 #include "structured/lazy_tool_call_constraint.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace brasa {
+namespace {
 
-LazyToolCallConstraint::LazyToolCallConstraint(std::unique_ptr<TokenConstraint> call,
-                                               std::shared_ptr<const VocabularyIndex> vocabulary)
-    : call_(std::move(call)), vocabulary_(std::move(vocabulary)) {}
+bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
 
-LazyToolCallConstraint::Opening LazyToolCallConstraint::classify(int32_t token) const {
-  if (token < 0 || token >= vocabulary_->vocab_size()) return Opening::Text;
-  for (char c : vocabulary_->token_bytes(token)) {
-    if (c == ' ' || c == '\n' || c == '\t' || c == '\r') continue;
-    return c == '{' ? Opening::Call : Opening::Text;
+// Clears every entry of `allowed` except those of `ids`, which keep their value.
+void keep_only(std::vector<uint8_t>& allowed, const std::vector<int32_t>& ids) {
+  std::vector<uint8_t> kept;
+  for (int32_t id : ids) kept.push_back(id >= 0 && static_cast<size_t>(id) < allowed.size() ? allowed[id] : 0);
+  std::fill(allowed.begin(), allowed.end(), 0);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] >= 0 && static_cast<size_t>(ids[i]) < allowed.size()) allowed[ids[i]] = kept[i];
   }
-  // Special tokens have no bytes here. EOS and other specials count as text,
-  // so a model may still end its turn or switch to the <|python_start|> form.
-  return vocabulary_->token_bytes(token).empty() ? Opening::Text : Opening::Blank;
+}
+
+}  // namespace
+
+LazyToolCallConstraint::LazyToolCallConstraint(LazyToolCallGrammars grammars,
+                                               std::shared_ptr<const VocabularyIndex> vocabulary)
+    : grammars_(std::move(grammars)), vocabulary_(std::move(vocabulary)) {
+  python_start_ = vocabulary_->special_token_id("<|python_start|>");
+  python_end_ = vocabulary_->special_token_id("<|python_end|>");
+  if (grammars_.pythonic != nullptr) opening_ = std::make_unique<GrammarMatcher>(grammars_.pythonic->grammar());
+}
+
+// Special tokens have no bytes here, so EOS and other specials are not blank:
+// a model may still end its turn or switch to the <|python_start|> form.
+bool LazyToolCallConstraint::is_blank(int32_t token) const {
+  if (token < 0 || token >= vocabulary_->vocab_size()) return false;
+  const std::string& bytes = vocabulary_->token_bytes(token);
+  return !bytes.empty() && std::all_of(bytes.begin(), bytes.end(), is_space);
+}
+
+bool LazyToolCallConstraint::opens_json_call(int32_t token) const {
+  if (grammars_.json == nullptr || token < 0 || token >= vocabulary_->vocab_size()) return false;
+  for (char c : vocabulary_->token_bytes(token)) {
+    if (!is_space(c)) return c == '{';
+  }
+  return false;
+}
+
+// Clears the tokens that would write the "(" of "[name(" and then text the
+// call grammar rejects. The other tokens either keep the text a prefix of
+// "[name(", or leave it before the "(" and so turn it into plain text.
+void LazyToolCallConstraint::mask_pythonic_opening(std::vector<uint8_t>& allowed) {
+  if (opening_ == nullptr) return;
+  for (int32_t id : vocabulary_->tokens_containing('(')) {
+    if (static_cast<size_t>(id) >= allowed.size() || allowed[id] == 0) continue;
+    const std::string& bytes = vocabulary_->token_bytes(id);
+    size_t paren = bytes.find('(');
+    size_t accepted = opening_->accepted_prefix_length(bytes);
+    if (accepted > paren && accepted < bytes.size()) allowed[id] = 0;
+  }
 }
 
 void LazyToolCallConstraint::mask(std::vector<uint8_t>& allowed) {
-  if (state_ == State::Text) return;
-  if (state_ == State::Call) {
-    call_->mask(allowed);
-    return;
+  switch (state_) {
+    case State::Text:
+      return;
+
+    case State::JsonCall:
+    case State::PythonicCall:
+      call_->mask(allowed);
+      return;
+
+    case State::WrappedCall:
+      if (!call_->is_complete()) {
+        call_->mask(allowed);
+      } else if (python_end_ >= 0) {
+        keep_only(allowed, {python_end_});  // the list is closed
+      } else {
+        keep_only(allowed, vocabulary_->eos_ids());
+      }
+      return;
+
+    case State::WrappedClosed:
+      keep_only(allowed, vocabulary_->eos_ids());
+      return;
+
+    case State::Bracket:
+      mask_pythonic_opening(allowed);
+      return;
+
+    case State::Undecided:
+      break;
   }
 
-  // Undecided: a token that opens a call must be one the call grammar accepts.
-  std::vector<uint8_t> call_allowed(allowed.size(), 1);
-  call_->mask(call_allowed);
-  for (size_t id = 0; id < allowed.size(); ++id) {
-    if (classify(int32_t(id)) == Opening::Call && call_allowed[id] == 0) allowed[id] = 0;
+  // Undecided: a token that opens a JSON call must be one the JSON grammar accepts.
+  if (grammars_.json != nullptr) {
+    std::vector<uint8_t> json_allowed(allowed.size(), 1);
+    GrammarConstraint(grammars_.json).mask(json_allowed);
+    for (size_t id = 0; id < allowed.size(); ++id) {
+      if (json_allowed[id] == 0 && opens_json_call(static_cast<int32_t>(id))) allowed[id] = 0;
+    }
+  }
+  mask_pythonic_opening(allowed);
+}
+
+void LazyToolCallConstraint::start_call(State state) {
+  state_ = state;
+  call_ = std::make_unique<GrammarConstraint>(state == State::JsonCall ? grammars_.json : grammars_.pythonic);
+  if (state == State::PythonicCall) {
+    for (int32_t token : opening_tokens_) call_->accept(token);
+  }
+  opening_.reset();
+  opening_tokens_.clear();
+}
+
+void LazyToolCallConstraint::accept_pythonic_opening(int32_t token) {
+  bool in_vocabulary = token >= 0 && token < vocabulary_->vocab_size();
+  const std::string* bytes = in_vocabulary ? &vocabulary_->token_bytes(token) : nullptr;
+  if (opening_ == nullptr || bytes == nullptr || bytes->empty() || !opening_->accept_bytes(*bytes)) {
+    state_ = State::Text;
+    opening_.reset();
+    opening_tokens_.clear();
+    return;
+  }
+  opening_tokens_.push_back(token);
+  // The grammar takes a "(" only right after a tool name, so the first one
+  // completes "[name(".
+  if (bytes->find('(') != std::string::npos) {
+    start_call(State::PythonicCall);
+  } else {
+    state_ = State::Bracket;
   }
 }
 
 void LazyToolCallConstraint::accept(int32_t token) {
-  if (state_ == State::Text) return;
-  if (state_ == State::Call) {
-    call_->accept(token);
+  bool before_call = state_ == State::Undecided || state_ == State::Bracket || state_ == State::Text;
+  if (before_call && token >= 0 && token == python_start_ && grammars_.pythonic != nullptr) {
+    start_call(State::WrappedCall);
     return;
   }
-  switch (classify(token)) {
-    case Opening::Blank:
-      break;
-    case Opening::Call:
-      state_ = State::Call;
+
+  switch (state_) {
+    case State::Text:
+    case State::WrappedClosed:
+      return;
+
+    case State::JsonCall:
+    case State::PythonicCall:
       call_->accept(token);
-      break;
-    case Opening::Text:
-      state_ = State::Text;
-      break;
+      return;
+
+    case State::WrappedCall:
+      if (call_->is_complete() && token == python_end_) {
+        state_ = State::WrappedClosed;
+      } else {
+        call_->accept(token);
+      }
+      return;
+
+    case State::Bracket:
+      accept_pythonic_opening(token);
+      return;
+
+    case State::Undecided:
+      if (is_blank(token)) return;
+      if (opens_json_call(token)) {
+        start_call(State::JsonCall);
+        call_->accept(token);
+        return;
+      }
+      accept_pythonic_opening(token);
+      return;
   }
 }
 
-bool LazyToolCallConstraint::is_complete() const { return state_ == State::Call && call_->is_complete(); }
+bool LazyToolCallConstraint::is_complete() const {
+  switch (state_) {
+    case State::JsonCall:
+    case State::PythonicCall:
+      return call_->is_complete();
+    case State::WrappedClosed:
+      return true;
+    default:
+      return false;
+  }
+}
 
 std::unique_ptr<TokenConstraint> LazyToolCallConstraint::clone_initial() const {
-  return std::make_unique<LazyToolCallConstraint>(call_->clone_initial(), vocabulary_);
+  return std::make_unique<LazyToolCallConstraint>(grammars_, vocabulary_);
 }
 
 }  // namespace brasa

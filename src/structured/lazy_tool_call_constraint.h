@@ -1,26 +1,45 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "structured/constraint.h"
+#include "structured/grammar_constraint.h"
+#include "structured/grammar_matcher.h"
 #include "structured/vocabulary.h"
 
 namespace brasa {
 
+// The call grammars of a tool_choice "auto" request. Either may be null when
+// its tools' schemas cannot be compiled in that form.
+struct LazyToolCallGrammars {
+  std::shared_ptr<CompiledGrammar> json;      // {"name": ..., "parameters": ...}, see compile_forced_tool_calls
+  std::shared_ptr<CompiledGrammar> pythonic;  // [name(key=value), ...], see compile_pythonic_tool_calls
+};
+
 // The constraint of tool_choice "auto": the model decides whether to call a tool,
-// and once it starts a call, the call is generated under the tool grammar.
+// and once it starts a call, the rest of the call is generated under a call grammar.
 //
-// The decision is the first token with visible text. A token whose text starts
-// with '{' opens a call, so at that point only the tokens that the call grammar
-// (the JSON form {"name": ..., "parameters": ...}) accepts may begin with '{'.
-// Any other token starts plain text, after which nothing is constrained. Tokens
-// of only whitespace leave the decision to the next one.
-// NOTE: Llama 4's pythonic form ("[get_weather(...)]") counts as text here, so
-// such calls are parsed afterwards but their arguments are not constrained.
+// A call starts in one of three ways:
+//   - the first token with visible text starts with '{' (after whitespace): the
+//     JSON form. At that point only the tokens that the JSON call grammar
+//     accepts may begin with '{'.
+//   - the output so far, after leading whitespace, reads "[" + a tool name +
+//     "(" (Llama 4's pythonic list, and what vLLM's llama4_pythonic parser
+//     expects: a list at the start of the output). Until the "(" the text may
+//     still turn out to be plain text, such as "[1]" or "[see below]", so
+//     nothing is forced. A token that would complete "[name(" must also
+//     continue the call validly past the "(".
+//   - the special token <|python_start|>, anywhere, even after plain text: then
+//     a pythonic list, <|python_end|>, and end-of-sequence are forced.
+// Anything else starts plain text, after which only <|python_start|> can
+// start a call. Tokens of only whitespace leave the decision to the next one.
+// NOTE: a pythonic list written after plain text without <|python_start|> is
+// still parsed by parse_tool_calls, but its arguments are not constrained.
 class LazyToolCallConstraint : public TokenConstraint {
  public:
-  LazyToolCallConstraint(std::unique_ptr<TokenConstraint> call, std::shared_ptr<const VocabularyIndex> vocabulary);
+  LazyToolCallConstraint(LazyToolCallGrammars grammars, std::shared_ptr<const VocabularyIndex> vocabulary);
 
   void mask(std::vector<uint8_t>& allowed) override;
   void accept(int32_t token) override;
@@ -28,14 +47,31 @@ class LazyToolCallConstraint : public TokenConstraint {
   std::unique_ptr<TokenConstraint> clone_initial() const override;
 
  private:
-  enum class State { Undecided, Call, Text };
-  enum class Opening { Blank, Call, Text };
+  enum class State {
+    Undecided,      // only whitespace so far
+    Bracket,        // a prefix of "[name(" so far
+    Text,           // plain text
+    JsonCall,       // inside a JSON-form call
+    PythonicCall,   // inside a bare pythonic list
+    WrappedCall,    // inside a pythonic list after <|python_start|>
+    WrappedClosed,  // <|python_end|> written; only end-of-sequence may follow
+  };
 
-  Opening classify(int32_t token) const;
+  bool opens_json_call(int32_t token) const;
+  bool is_blank(int32_t token) const;
+  void mask_pythonic_opening(std::vector<uint8_t>& allowed);
+  void accept_pythonic_opening(int32_t token);
+  void start_call(State state);
 
-  std::unique_ptr<TokenConstraint> call_;
+  LazyToolCallGrammars grammars_;
   std::shared_ptr<const VocabularyIndex> vocabulary_;
+  int32_t python_start_ = -1;
+  int32_t python_end_ = -1;
+
   State state_ = State::Undecided;
+  std::unique_ptr<GrammarConstraint> call_;
+  std::unique_ptr<GrammarMatcher> opening_;  // the pythonic grammar over the text so far, while Undecided or Bracket
+  std::vector<int32_t> opening_tokens_;      // the tokens of that text, replayed into call_ once "(" is written
 };
 
 }  // namespace brasa

@@ -209,8 +209,9 @@ StructuredOutputPlan plan_structured_output(const StructuredOutputRequest& reque
     }
 
     // With tool_choice "auto" the model decides; a call it starts is generated
-    // under the grammar of every listed tool. A response_format takes precedence,
-    // and tools whose schemas the compiler cannot enforce are left unconstrained.
+    // under the grammar of every listed tool, in the JSON or the pythonic form
+    // it opened. A response_format takes precedence. A form whose grammar
+    // cannot enforce the tools' schemas stays unconstrained.
     if (choice == "auto" && format_grammar == nullptr && !names.empty()) {
       std::vector<ForcedTool> all;
       json key = json::array();
@@ -219,14 +220,22 @@ StructuredOutputPlan plan_structured_output(const StructuredOutputRequest& reque
         all.push_back({names[i], parameters, "tools[" + std::to_string(i) + "].function.parameters"});
         key.push_back({names[i], parameters});
       }
+      LazyToolCallGrammars grammars;
       try {
-        std::shared_ptr<CompiledGrammar> compiled = grammar_cache().get_or_compile(
-            vocabulary, "tools\n" + std::to_string(parallel) + key.dump(),
-            [&] { return compile_forced_tool_calls(all, parallel); });
-        plan.constraint =
-            std::make_unique<LazyToolCallConstraint>(std::make_unique<GrammarConstraint>(compiled), vocabulary);
+        grammars.json = grammar_cache().get_or_compile(vocabulary, "tools\n" + std::to_string(parallel) + key.dump(),
+                                                       [&] { return compile_forced_tool_calls(all, parallel); });
       } catch (const SchemaError&) {
-        // NOTE: such a request still gets tool calls parsed from free text.
+        // NOTE: such a request still gets JSON-form calls parsed from free text.
+      }
+      try {
+        grammars.pythonic = grammar_cache().get_or_compile(
+            vocabulary, "pythonic tools\n" + std::to_string(parallel) + key.dump(),
+            [&] { return compile_pythonic_tool_calls(all, parallel); });
+      } catch (const SchemaError&) {
+        // Pythonic calls are then parsed from free text, as above.
+      }
+      if (grammars.json != nullptr || grammars.pythonic != nullptr) {
+        plan.constraint = std::make_unique<LazyToolCallConstraint>(std::move(grammars), vocabulary);
       }
       return plan;
     }

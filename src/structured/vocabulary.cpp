@@ -18,6 +18,7 @@ VocabularyIndex::VocabularyIndex(const std::vector<std::string>& token_bytes, co
   std::vector<int32_t> order;
   for (int32_t id = 0; id < vocab_size_; ++id) {
     bool special = !is_special.empty() && is_special[id];
+    if (special && !token_bytes[id].empty()) special_ids_.emplace(token_bytes[id], id);
     if (special || token_bytes[id].empty()) continue;
     token_bytes_[id] = token_bytes[id];
     order.push_back(id);
@@ -63,13 +64,39 @@ bool VocabularyIndex::is_eos(int32_t id) const {
   return std::find(eos_ids_.begin(), eos_ids_.end(), id) != eos_ids_.end();
 }
 
+int32_t VocabularyIndex::special_token_id(const std::string& name) const {
+  auto found = special_ids_.find(name);
+  return found == special_ids_.end() ? -1 : found->second;
+}
+
+const std::vector<int32_t>& VocabularyIndex::tokens_containing(uint8_t byte) const {
+  std::lock_guard<std::mutex> lock(derived_mutex_);
+  auto found = containing_.find(byte);
+  if (found != containing_.end()) return found->second;
+
+  // std::map never moves its values, so the reference stays valid after the lock.
+  std::vector<int32_t>& ids = containing_[byte];
+  for (int32_t id = 0; id < vocab_size_; ++id) {
+    if (token_bytes_[id].find(static_cast<char>(byte)) != std::string::npos) ids.push_back(id);
+  }
+  return ids;
+}
+
+std::shared_ptr<const void> VocabularyIndex::derived(const std::string& key,
+                                                     const std::function<std::shared_ptr<const void>()>& compute) const {
+  std::lock_guard<std::mutex> lock(derived_mutex_);
+  std::shared_ptr<const void>& slot = derived_[key];
+  if (slot == nullptr) slot = compute();
+  return slot;
+}
+
 std::shared_ptr<const VocabularyIndex> VocabularyIndex::from_tokenizer(const Tokenizer& tokenizer) {
   int32_t n = tokenizer.vocab_size();
   std::vector<std::string> bytes(n);
   std::vector<bool> special(n);
   for (int32_t id = 0; id < n; ++id) {
     special[id] = tokenizer.is_special(id);
-    if (!special[id]) bytes[id] = tokenizer.token_bytes(id);
+    bytes[id] = tokenizer.token_bytes(id);  // a special token's name, for special_token_id
   }
   return std::make_shared<const VocabularyIndex>(bytes, special, tokenizer.eos_ids());
 }

@@ -1,7 +1,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -23,7 +26,8 @@ class VocabularyIndex {
   };
 
   // token_bytes[id] is the raw text of token id. Special tokens and tokens with
-  // no bytes never match text; eos_ids are the tokens that end generation.
+  // no bytes never match text; eos_ids are the tokens that end generation. The
+  // text given for a special token is its name, for special_token_id.
   VocabularyIndex(const std::vector<std::string>& token_bytes, const std::vector<bool>& is_special,
                   std::vector<int32_t> eos_ids);
 
@@ -38,12 +42,30 @@ class VocabularyIndex {
   const std::string& token_bytes(int32_t id) const { return token_bytes_[id]; }
   bool is_eos(int32_t id) const;
 
+  // The id of the special token named `name` (such as "<|python_start|>"), or -1.
+  int32_t special_token_id(const std::string& name) const;
+
+  // The ids of the tokens whose bytes contain `byte`, in id order. Computed on
+  // first use and kept.
+  const std::vector<int32_t>& tokens_containing(uint8_t byte) const;
+
+  // Data derived from the vocabulary by other parts of the layer (such as the
+  // string body tables of string_body_mask.h), computed on first use and kept
+  // under `key`. Thread-safe.
+  std::shared_ptr<const void> derived(const std::string& key,
+                                      const std::function<std::shared_ptr<const void>()>& compute) const;
+
  private:
   int32_t vocab_size_ = 0;
   std::vector<std::string> token_bytes_;
   std::vector<int32_t> eos_ids_;
   std::vector<Node> nodes_;
   std::vector<int32_t> token_ids_;
+  std::map<std::string, int32_t> special_ids_;
+
+  mutable std::mutex derived_mutex_;
+  mutable std::map<std::string, std::shared_ptr<const void>> derived_;
+  mutable std::map<uint8_t, std::vector<int32_t>> containing_;
 };
 
 }  // namespace brasa

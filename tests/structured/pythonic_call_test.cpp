@@ -1,0 +1,383 @@
+// Pythonic tool calls under tool_choice "auto": the grammar on its own, and the
+// lazy constraint driven by random choices over the real Llama 4 and Llama 3
+// vocabularies. Every finished output must parse with parse_tool_calls into
+// calls whose arguments validate against the tool's schema.
+
+#include <algorithm>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "structured/grammar_matcher.h"
+#include "structured/json_schema_grammar.h"
+#include "structured/request_constraints.h"
+#include "structured/schema_check.h"
+#include "structured/tool_call_parser.h"
+#include "tokenizer/tokenizer.h"
+
+namespace brasa {
+namespace {
+
+using nlohmann::json;
+
+const json& weather_tools() {
+  static const json tools = json::parse(R"([
+    {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {
+      "location": {"type": "string", "minLength": 1, "maxLength": 12},
+      "unit": {"enum": ["celsius", "fahrenheit"]},
+      "days": {"type": "integer", "minimum": 1, "maximum": 14}},
+      "required": ["location"], "additionalProperties": false}}},
+    {"type": "function", "function": {"name": "search", "parameters": {"type": "object", "properties": {
+      "query": {"type": "string", "maxLength": 40},
+      "filters": {"type": "object", "properties": {"lang": {"type": "string", "maxLength": 5}, "safe": {"type": "boolean"}},
+                  "additionalProperties": false},
+      "tags": {"type": "array", "items": {"type": "string", "maxLength": 8}, "maxItems": 3},
+      "limit": {"type": "number", "minimum": 0, "maximum": 100},
+      "cursor": {"type": ["string", "null"], "maxLength": 6}},
+      "required": ["query"], "additionalProperties": false}}},
+    {"type": "function", "function": {"name": "note", "parameters": {"type": "object", "properties": {
+      "text": {"type": "string", "maxLength": 20}}, "required": ["text"], "additionalProperties": {"type": "integer"}}}}
+  ])");
+  return tools;
+}
+
+std::vector<ForcedTool> forced_tools(const json& tools) {
+  std::vector<ForcedTool> out;
+  for (const json& tool : tools) out.push_back({tool["function"]["name"], tool["function"]["parameters"], "tools"});
+  return out;
+}
+
+// The schema of the tool named `name`, or null.
+json parameters_of(const json& tools, const std::string& name) {
+  for (const json& tool : tools) {
+    if (tool["function"]["name"] == name) return tool["function"]["parameters"];
+  }
+  return nullptr;
+}
+
+// "" when `output` parses into at least one call of `tools` whose arguments
+// validate, else what is wrong.
+std::string check_calls(const std::string& output, const json& tools, const std::string& expected_content) {
+  ParsedToolOutput parsed = parse_tool_calls(output);
+  if (parsed.tool_calls.empty()) return "no call parsed";
+  if (parsed.content != expected_content) return "content \"" + parsed.content + "\"";
+  for (const ToolCall& call : parsed.tool_calls) {
+    json schema = parameters_of(tools, call.name);
+    if (schema.is_null()) return "unknown tool " + call.name;
+    json arguments = json::parse(call.arguments, nullptr, false);
+    if (arguments.is_discarded()) return "arguments are not JSON: " + call.arguments;
+    std::string problem = testing::schema_violation(arguments, schema);
+    if (!problem.empty()) return call.name + " " + problem;
+  }
+  return "";
+}
+
+bool matches(const Grammar& grammar, const std::string& text) {
+  GrammarMatcher matcher(std::make_shared<const Grammar>(grammar));
+  return matcher.accept_bytes(text) && matcher.can_end();
+}
+
+// Keywords come in the order of the schema's properties, which nlohmann::json
+// sorts by name.
+TEST(PythonicGrammar, AcceptsValidCalls) {
+  Grammar grammar = compile_pythonic_tool_calls(forced_tools(weather_tools()), true);
+  const char* valid[] = {
+      R"([get_weather(location="Lisbon")])",
+      R"([get_weather(days=3, location='Lisbon', unit="celsius")])",
+      R"(  [get_weather(location='it\'s \u00e9', unit='fahrenheit')])",
+      R"([search(cursor=None, filters={"lang": 'pt', "safe": True}, limit=12.5, query="x", tags=["a", 'b'])])",
+      R"([search(query=""), note(text="hi", count=3, level=-2)])",
+      "\n[note(text=\"caf\xC3\xA9\")]",
+  };
+  for (const char* text : valid) {
+    EXPECT_TRUE(matches(grammar, text)) << text;
+    std::string leading(text, std::string(text).find('['));
+    EXPECT_EQ(check_calls(text, weather_tools(), leading), "") << text;
+  }
+}
+
+TEST(PythonicGrammar, RejectsInvalidCalls) {
+  Grammar grammar = compile_pythonic_tool_calls(forced_tools(weather_tools()), true);
+  const char* invalid[] = {
+      R"([get_weather(location="Lisbon, Portugal")])",   // longer than maxLength 12
+      R"([get_weather(location="")])",                   // shorter than minLength 1
+      R"([get_weather(unit="celsius")])",                // location is required
+      R"([get_weather(location="L", unit="kelvin")])",  // not in the enum
+      R"([get_weather(location="L", days=15)])",        // above the maximum
+      R"([get_weather(location="L", extra=1)])",        // additionalProperties is false
+      R"([note(text="a", text=1)])",                    // an extra keyword may not repeat a property
+      R"([note(text="a", n="x")])",                     // extra keywords take integers
+      R"([search(query="x", filters={"safe": true})])",  // JSON's true is not a Python literal
+      R"([search(query="a\/b")])",                      // not an escape in Python
+      R"([lookup(q=1)])",                               // not a listed tool
+      R"(get_weather(location="L"))",                   // the list brackets are required
+      R"([get_weather(location="L")] )",
+  };
+  for (const char* text : invalid) EXPECT_FALSE(matches(grammar, text)) << text;
+
+  Grammar single = compile_pythonic_tool_calls(forced_tools(weather_tools()), false);
+  EXPECT_TRUE(matches(single, R"([search(query="x")])"));
+  EXPECT_FALSE(matches(single, R"([search(query="x"), search(query="y")])"));
+}
+
+TEST(PythonicGrammar, RejectsUnwritableSchemas) {
+  json tools = json::parse(R"([{"type": "function", "function": {"name": "f", "parameters": {"type": "object",
+      "properties": {"first name": {"type": "string"}}, "required": ["first name"]}}}])");
+  EXPECT_THROW(compile_pythonic_tool_calls(forced_tools(tools), true), SchemaError);
+  tools[0]["function"]["parameters"] = json::parse(R"({"anyOf": [{"type": "object"}, {"type": "null"}]})");
+  EXPECT_THROW(compile_pythonic_tool_calls(forced_tools(tools), true), SchemaError);
+
+  // An optional property that is no identifier is never written.
+  tools[0]["function"]["parameters"] = json::parse(R"({"type": "object", "properties": {"first name": {"type": "string"},
+      "age": {"type": "integer"}}})");
+  Grammar grammar = compile_pythonic_tool_calls(forced_tools(tools), true);
+  EXPECT_TRUE(matches(grammar, "[f(age=3)]"));
+}
+
+// A tokenizer and its vocabulary index, loaded once per test binary.
+struct LoadedVocabulary {
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::shared_ptr<const VocabularyIndex> index;
+  std::vector<uint8_t> closing;  // per token: 1 when it is special or contains a closing delimiter
+
+  void find_closing_tokens() {
+    closing.assign(index->vocab_size(), 0);
+    for (int32_t id = 0; id < index->vocab_size(); ++id) {
+      const std::string& bytes = index->token_bytes(id);
+      closing[id] = bytes.empty() || bytes.find_first_of("\"')]},") != std::string::npos;
+    }
+  }
+};
+
+const LoadedVocabulary& llama4() {
+  static LoadedVocabulary loaded = [] {
+    LoadedVocabulary out{load_tokenizer(std::string(BRASA_SHARED_DIR) + "/testdata/llama-models/llama4"), nullptr};
+    out.index = VocabularyIndex::from_tokenizer(*out.tokenizer);
+    out.find_closing_tokens();
+    return out;
+  }();
+  return loaded;
+}
+
+const LoadedVocabulary& llama3() {
+  static LoadedVocabulary loaded = [] {
+    LoadedVocabulary out{load_tokenizer(std::string(BRASA_SHARED_DIR) + "/testdata/tokenizers/llama3"), nullptr};
+    out.index = VocabularyIndex::from_tokenizer(*out.tokenizer);
+    out.find_closing_tokens();
+    return out;
+  }();
+  return loaded;
+}
+
+std::unique_ptr<TokenConstraint> auto_constraint(const LoadedVocabulary& vocabulary) {
+  StructuredOutputRequest request;
+  request.tools = weather_tools();
+  request.tool_choice = "auto";
+  StructuredOutputPlan plan = plan_structured_output(request, vocabulary.index);
+  EXPECT_FALSE(plan.error.has_value());
+  return std::move(plan.constraint);
+}
+
+// The id of `text` when the tokenizer encodes it as one token, else -1.
+int32_t single_token(const LoadedVocabulary& vocabulary, const std::string& text) {
+  std::vector<int32_t> ids = vocabulary.tokenizer->encode(text, false, false);
+  return ids.size() == 1 ? ids[0] : -1;
+}
+
+bool allows(TokenConstraint& constraint, const VocabularyIndex& vocabulary, int32_t token) {
+  std::vector<uint8_t> allowed(vocabulary.vocab_size(), 1);
+  constraint.mask(allowed);
+  return allowed[token] == 1;
+}
+
+// Drives a constraint like a model with random logits. Forced tokens are
+// checked against the mask and accepted. After them, each step draws among the
+// allowed tokens, half of the time among those with a closing delimiter, so
+// strings and lists end within the budget.
+struct Driver {
+  const LoadedVocabulary& vocabulary;
+  TokenConstraint& constraint;
+  std::mt19937& rng;
+  std::string text;  // the bytes of the non-special tokens, as the server returns them
+  std::vector<int32_t> tokens;
+
+  ::testing::AssertionResult force(int32_t token) {
+    if (!allows(constraint, *vocabulary.index, token)) {
+      return ::testing::AssertionFailure() << "token " << token << " not allowed after \"" << text << "\"";
+    }
+    take(token);
+    return ::testing::AssertionSuccess();
+  }
+
+  ::testing::AssertionResult force_text(const std::string& piece) {
+    for (int32_t token : vocabulary.tokenizer->encode(piece, false, false)) {
+      ::testing::AssertionResult result = force(token);
+      if (!result) return result;
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  void take(int32_t token) {
+    tokens.push_back(token);
+    if (!vocabulary.tokenizer->is_special(token)) text += vocabulary.index->token_bytes(token);
+    constraint.accept(token);
+  }
+
+  // Samples until the constraint completes or end-of-sequence is drawn;
+  // returns whether the constraint completed.
+  bool run(int max_tokens) {
+    const VocabularyIndex& index = *vocabulary.index;
+    std::vector<uint8_t> allowed;
+    for (int step = 0; step < max_tokens; ++step) {
+      if (constraint.is_complete()) return true;
+      allowed.assign(index.vocab_size(), 1);
+      constraint.mask(allowed);
+      std::vector<int32_t> any;
+      std::vector<int32_t> closing;
+      for (int32_t id = 0; id < index.vocab_size(); ++id) {
+        if (!allowed[id]) continue;
+        any.push_back(id);
+        if (vocabulary.closing[id]) closing.push_back(id);
+      }
+      if (any.empty()) return false;
+      const std::vector<int32_t>& pool = (!closing.empty() && rng() % 2 == 0) ? closing : any;
+      int32_t token = pool[rng() % pool.size()];
+      if (index.is_eos(token)) return constraint.is_complete();
+      take(token);
+    }
+    return constraint.is_complete();
+  }
+};
+
+// Runs many seeds, each starting a call in one of the ways a model can:
+// "[name(" at the start (after optional whitespace), or <|python_start|> at
+// the start or after some plain text. Returns the number of finished outputs.
+int drive_random_calls(const LoadedVocabulary& vocabulary, int n_seeds) {
+  int32_t python_start = vocabulary.index->special_token_id("<|python_start|>");
+  int32_t python_end = vocabulary.index->special_token_id("<|python_end|>");
+  const char* names[] = {"get_weather", "search", "note"};
+  const char* preambles[] = {"Let me check that.", "Sure thing: ", "OK\n"};
+  int finished = 0;
+
+  for (int seed = 0; seed < n_seeds; ++seed) {
+    std::mt19937 rng(seed);
+    std::unique_ptr<TokenConstraint> constraint = auto_constraint(vocabulary);
+    Driver driver{vocabulary, *constraint, rng, "", {}};
+
+    int mode = python_start >= 0 ? seed % 3 : 0;
+    std::string content;
+    if (mode == 0) {
+      if (rng() % 2) {
+        EXPECT_TRUE(driver.force_text("\n"));
+      }
+      EXPECT_TRUE(driver.force_text(std::string("[") + names[rng() % 3] + "(")) << "seed " << seed;
+    } else {
+      if (mode == 2) {
+        content = preambles[rng() % 3];
+        EXPECT_TRUE(driver.force_text(content)) << "seed " << seed;
+      }
+      EXPECT_TRUE(driver.force(python_start)) << "seed " << seed;
+    }
+
+    if (!driver.run(160)) continue;
+    ++finished;
+    // The whitespace before "[" stays content, as parse_tool_calls keeps it.
+    size_t list_start = driver.text.find('[', content.size());
+    EXPECT_EQ(driver.text.find_first_not_of(" \n", content.size()), list_start) << "seed " << seed;
+    EXPECT_EQ(check_calls(driver.text, weather_tools(), driver.text.substr(0, list_start)), "")
+        << "seed " << seed << " output: " << driver.text;
+    if (mode != 0) {
+      EXPECT_EQ(driver.tokens.back(), python_end) << "seed " << seed;
+    }
+  }
+  return finished;
+}
+
+TEST(PythonicAutoCall, RandomCallsValidateLlama4) {
+  int finished = drive_random_calls(llama4(), 30);
+  EXPECT_GE(finished, 24);
+}
+
+TEST(PythonicAutoCall, RandomCallsValidateLlama3) {
+  int finished = drive_random_calls(llama3(), 24);
+  EXPECT_GE(finished, 19);
+}
+
+TEST(PythonicAutoCall, BracketTextStaysText) {
+  const LoadedVocabulary& vocabulary = llama4();
+  const VocabularyIndex& index = *vocabulary.index;
+  std::mt19937 rng(1);
+
+  // "[1]" and "[get the" cannot become "[name(", so they turn into plain text
+  // and nothing is masked afterwards.
+  for (const char* text : {"[1] see", "[get the", "[ get_weather("}) {
+    std::unique_ptr<TokenConstraint> constraint = auto_constraint(vocabulary);
+    Driver driver{vocabulary, *constraint, rng, "", {}};
+    ASSERT_TRUE(driver.force_text(text));
+    std::vector<uint8_t> allowed(index.vocab_size(), 1);
+    constraint->mask(allowed);
+    EXPECT_EQ(std::count(allowed.begin(), allowed.end(), uint8_t(1)), index.vocab_size()) << text;
+    EXPECT_FALSE(constraint->is_complete());
+  }
+
+  // Plain text first: a later "[" is text too, but <|python_start|> still opens a call.
+  std::unique_ptr<TokenConstraint> constraint = auto_constraint(vocabulary);
+  Driver driver{vocabulary, *constraint, rng, "", {}};
+  ASSERT_TRUE(driver.force_text("Hello [get_weather("));
+  std::vector<uint8_t> allowed(index.vocab_size(), 1);
+  constraint->mask(allowed);
+  EXPECT_EQ(std::count(allowed.begin(), allowed.end(), uint8_t(1)), index.vocab_size());
+  ASSERT_TRUE(driver.force(index.special_token_id("<|python_start|>")));
+  allowed.assign(index.vocab_size(), 1);
+  constraint->mask(allowed);
+  EXPECT_EQ(allowed[single_token(vocabulary, "[")], 1);
+  EXPECT_EQ(allowed[single_token(vocabulary, "Hello")], 0);
+  EXPECT_EQ(allowed[index.eos_ids()[0]], 0);
+}
+
+TEST(PythonicAutoCall, OpeningTokenMustContinueTheCall) {
+  const LoadedVocabulary& vocabulary = llama3();
+  const VocabularyIndex& index = *vocabulary.index;
+  std::mt19937 rng(2);
+  std::unique_ptr<TokenConstraint> constraint = auto_constraint(vocabulary);
+  Driver driver{vocabulary, *constraint, rng, "", {}};
+  ASSERT_TRUE(driver.force_text("[get_weather"));
+
+  // "()" would write a call without its required location; "(" and "(\"" are fine.
+  std::vector<uint8_t> allowed(index.vocab_size(), 1);
+  constraint->mask(allowed);
+  auto entry = [&](const std::string& text) {
+    int32_t id = single_token(vocabulary, text);
+    return id < 0 ? -1 : int(allowed[id]);
+  };
+  EXPECT_EQ(entry("()"), 0);
+  EXPECT_EQ(entry("("), 1);
+  EXPECT_EQ(entry(" and"), 1);  // leaves "[name(" before the "(", so plain text
+
+  // Once "(" is written, the call is forced.
+  ASSERT_TRUE(driver.force_text("("));
+  allowed.assign(index.vocab_size(), 1);
+  constraint->mask(allowed);
+  EXPECT_EQ(entry("location"), 1);
+  EXPECT_EQ(entry(" and"), 0);
+  EXPECT_EQ(allowed[index.eos_ids()[0]], 0);
+}
+
+TEST(PythonicAutoCall, JsonFormStillConstrained) {
+  const LoadedVocabulary& vocabulary = llama3();
+  std::mt19937 rng(3);
+  for (int seed = 0; seed < 10; ++seed) {
+    std::unique_ptr<TokenConstraint> constraint = auto_constraint(vocabulary);
+    Driver driver{vocabulary, *constraint, rng, "", {}};
+    ASSERT_TRUE(driver.force_text("{\""));
+    if (!driver.run(160)) continue;
+    EXPECT_EQ(check_calls(driver.text, weather_tools(), ""), "") << driver.text;
+  }
+}
+
+}  // namespace
+}  // namespace brasa
