@@ -35,6 +35,7 @@ struct ServeOptions {
   int32_t max_waiting = 256;
   double shutdown_grace_s = 30.0;
   uint64_t max_body_bytes = 8ull << 20;
+  int64_t max_connections = 1024;
   std::string log_level = "info";
 };
 
@@ -91,6 +92,9 @@ void run_serve(const ServeOptions& options) {
   engine_config.max_waiting = options.max_waiting;
   if (options.max_num_seqs < 1) throw Error("--max-num-seqs must be at least 1");
   if (options.max_model_len < 0) throw Error("--max-model-len must not be negative");
+  if (options.max_connections < 1) {
+    throw Error("--max-connections must be at least 1, got " + std::to_string(options.max_connections));
+  }
 
   spdlog::info("serve: model {}, listening on {}:{}, api key {}, max-num-seqs {}, max-model-len {}, kv-cache-memory {} MiB, "
                "threads {}, io-threads {}, max-waiting {}",
@@ -132,13 +136,15 @@ void run_serve(const ServeOptions& options) {
   http_options.port = uint16_t(options.port);
   http_options.n_io_threads = options.io_threads;
   http_options.body_limit_bytes = options.max_body_bytes;
+  http_options.max_connections = options.max_connections;
   auto http_server = std::make_unique<server::HttpServer>(
       http_options, [&service](server::HttpRequest request, std::shared_ptr<server::ResponseWriter> writer) {
         service.handle(std::move(request), std::move(writer));
       });
   http_server->start();
-  spdlog::info("serve: model '{}' ready on http://{}:{} (max-model-len {})", service_config.served_model_name, options.host,
-               http_server->port(), engine->max_model_len());
+  spdlog::info("serve: model '{}' ready on http://{}:{} (max-model-len {}, max-connections {})",
+               service_config.served_model_name, options.host, http_server->port(), engine->max_model_len(),
+               http_server->max_connections());
 
   // 3. Wait for SIGINT or SIGTERM, then drain: running requests get the grace
   // period to finish, and a second signal cuts it short.
@@ -194,6 +200,9 @@ void register_serve(CLI::App& app) {
   command->add_option("--shutdown-grace", options->shutdown_grace_s, "Seconds running requests get to finish on SIGTERM")
       ->capture_default_str();
   command->add_option("--max-body-bytes", options->max_body_bytes, "Largest request body accepted; larger ones get 413")
+      ->capture_default_str();
+  command->add_option("--max-connections", options->max_connections,
+                      "Open HTTP connections at most; further ones get 503 and are closed")
       ->capture_default_str();
   command->add_option("--log-level", options->log_level, "trace, debug, info, warn, error or off")->capture_default_str();
   command->callback([options] { run_serve(*options); });

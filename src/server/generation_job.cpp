@@ -249,6 +249,7 @@ void GenerationJob::complete() {
     fail(*error_);
     return;
   }
+  if (options_.best_of > options_.n) keep_best_choices();
   if (options_.stream) {
     if (options_.include_usage) writer_->write_event(sse(usage_chunk(*this)));
     writer_->write_event("data: [DONE]\n\n");
@@ -257,6 +258,38 @@ void GenerationJob::complete() {
   }
   nlohmann::json body = options_.kind == ApiKind::Chat ? chat_response(*this) : completion_response(*this);
   writer_->send(HttpResponse{200, "application/json", to_wire(body), {}});
+}
+
+void GenerationJob::keep_best_choices() {
+  auto cumulative_logprob = [](const ChoiceState& choice) {
+    double sum = 0.0;
+    for (const SampledToken& token : choice.tokens) sum += double(token.logprob);
+    return sum;
+  };
+
+  // The choices of one prompt are adjacent, in the order add_choice() saw them.
+  std::vector<ChoiceState> best_choices;
+  size_t group_begin = 0;
+  while (group_begin < choices_.size()) {
+    size_t group_end = group_begin;
+    while (group_end < choices_.size() && choices_[group_end].prompt_index == choices_[group_begin].prompt_index) ++group_end;
+
+    std::vector<std::pair<double, size_t>> ranked;
+    for (size_t i = group_begin; i < group_end; ++i) ranked.emplace_back(cumulative_logprob(choices_[i]), i);
+    // Ties keep the earlier candidate.
+    std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (size_t rank = 0; rank < ranked.size(); ++rank) {
+      ChoiceState& candidate = choices_[ranked[rank].second];
+      if (rank < size_t(options_.n)) {
+        best_choices.push_back(std::move(candidate));
+      } else {
+        n_discarded_tokens_ += int64_t(candidate.tokens.size());
+      }
+    }
+    group_begin = group_end;
+  }
+  for (size_t i = 0; i < best_choices.size(); ++i) best_choices[i].index = int32_t(i);
+  choices_ = std::move(best_choices);
 }
 
 void GenerationJob::fail(const ApiError& error) {

@@ -5,6 +5,8 @@
 #include <deque>
 #include <optional>
 
+#include <sys/resource.h>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -26,6 +28,17 @@ namespace {
 // client that goes away. Bytes of a pipelined next request are kept up to this size.
 constexpr size_t kMaxReadAheadBytes = 64 << 10;
 
+// Connections past the cap that are still being sent their 503. Beyond this
+// many, further ones are closed without a reply, so rejecting costs bounded descriptors.
+constexpr int64_t kMaxRejectedInFlight = 64;
+
+// Descriptors kept free for everything but connections: the listening socket,
+// epoll, log files and the checkpoint files that loading opens.
+constexpr int64_t kReservedDescriptors = 64;
+
+// How long a rejected connection may take to read its 503.
+constexpr std::chrono::seconds kRejectTimeout{2};
+
 std::string status_line(int status) {
   std::string reason(http::obsolete_reason(http::int_to_status(unsigned(status))));
   if (reason.empty() || reason == "<unknown-status>") reason = "Unknown";
@@ -38,6 +51,10 @@ struct HttpServer::Impl {
   HttpServerOptions options;
   RequestHandler handler;
   std::atomic<int64_t> n_connections{0};
+  std::atomic<int64_t> n_rejected_in_flight{0};
+  int64_t max_connections = 0;  // the cap in effect, set by start()
+  std::chrono::steady_clock::time_point last_reject_warning{};
+  uint64_t n_rejected_since_warning = 0;
   std::vector<std::thread> threads;
   asio::io_context io;
   tcp::acceptor acceptor{asio::make_strand(io)};
@@ -46,6 +63,8 @@ struct HttpServer::Impl {
   std::chrono::steady_clock::time_point last_accept_warning{};
 
   void accept();
+  void reject(tcp::socket socket);
+  void fit_connection_cap();
 };
 
 namespace {
@@ -100,7 +119,8 @@ class Session : public std::enable_shared_from_this<Session> {
     out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
     for (const auto& [name, value] : response.headers) out += name + ": " + value + "\r\n";
     out += keep_alive_ ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-    out += response.body;
+    // A response to HEAD has the headers of the GET response, Content-Length included, and no body.
+    if (!head_request_) out += response.body;
     enqueue(std::move(out));
   }
 
@@ -168,6 +188,7 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_never();
     auto& message = parser_->get();
     keep_alive_ = message.keep_alive();
+    head_request_ = message.method() == http::verb::head;
     HttpRequest request;
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
@@ -319,6 +340,7 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t serial_ = 0;
   bool handling_ = false;
   bool keep_alive_ = true;
+  bool head_request_ = false;
   bool response_started_ = false;
   bool streaming_ = false;
   bool request_done_ = false;
@@ -372,9 +394,101 @@ void HttpServer::Impl::accept() {
       });
       return;
     }
-    std::make_shared<Session>(*this, std::move(socket))->run();
+    if (n_connections.load() >= max_connections) {
+      reject(std::move(socket));
+    } else {
+      std::make_shared<Session>(*this, std::move(socket))->run();
+    }
     accept();
   });
+}
+
+namespace {
+
+// A connection accepted past the cap: it is sent a 503 and closed. Its request
+// is read and dropped until the client closes or kRejectTimeout passes, because
+// closing a socket with unread input sends a reset that can destroy the 503 in
+// flight to the client.
+class Rejection : public std::enable_shared_from_this<Rejection> {
+ public:
+  Rejection(HttpServer::Impl& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {
+    ++server_.n_rejected_in_flight;
+  }
+  ~Rejection() { --server_.n_rejected_in_flight; }
+
+  void run(int64_t max_connections) {
+    std::string body = to_wire(error_body(ApiError{
+        503, "The server is at its limit of " + std::to_string(max_connections) + " open connections. Retry later.",
+        "server_error", "", "too_many_connections"}));
+    reply_ = status_line(503);
+    reply_ += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+              "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body;
+    stream_.expires_after(kRejectTimeout);
+    asio::async_write(stream_, asio::buffer(reply_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return;
+      beast::error_code ignored;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      self->drain();
+    });
+  }
+
+ private:
+  void drain() {
+    stream_.async_read_some(asio::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (!ec) self->drain();
+    });
+  }
+
+  HttpServer::Impl& server_;
+  beast::tcp_stream stream_;
+  std::string reply_;
+  char scratch_[4096];
+};
+
+}  // namespace
+
+void HttpServer::Impl::reject(tcp::socket socket) {
+  // Log the first rejection and then at most one summary every 10 seconds.
+  auto now = std::chrono::steady_clock::now();
+  ++n_rejected_since_warning;
+  if (now - last_reject_warning > std::chrono::seconds(10)) {
+    spdlog::warn("http: {} connections rejected with 503: {} open connections reach the cap of {}",
+                 n_rejected_since_warning, n_connections.load(), max_connections);
+    last_reject_warning = now;
+    n_rejected_since_warning = 0;
+  }
+
+  if (n_rejected_in_flight.load() >= kMaxRejectedInFlight) {
+    beast::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  std::make_shared<Rejection>(*this, std::move(socket))->run(max_connections);
+}
+
+void HttpServer::Impl::fit_connection_cap() {
+  max_connections = std::max<int64_t>(1, options.max_connections);
+  const int64_t needed = max_connections + kMaxRejectedInFlight + kReservedDescriptors;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+
+  // Raise the soft descriptor limit toward the hard one when the cap needs it.
+  if (limit.rlim_cur != RLIM_INFINITY && rlim_t(needed) > limit.rlim_cur) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? rlim_t(needed) : std::min(rlim_t(needed), limit.rlim_max);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  if (limit.rlim_cur == RLIM_INFINITY || rlim_t(needed) <= limit.rlim_cur) return;
+
+  const int64_t fitting = int64_t(limit.rlim_cur) - kMaxRejectedInFlight - kReservedDescriptors;
+  if (fitting < 1) {
+    throw Error("the open-file limit of " + std::to_string(limit.rlim_cur) +
+                " descriptors is too low to serve HTTP; raise it with ulimit -n");
+  }
+  spdlog::warn("http: the open-file limit of {} descriptors holds {} connections, not the {} requested; "
+               "raise it with ulimit -n",
+               int64_t(limit.rlim_cur), fitting, max_connections);
+  max_connections = fitting;
 }
 
 HttpServer::HttpServer(HttpServerOptions options, RequestHandler handler) : impl_(std::make_unique<Impl>()) {
@@ -398,6 +512,7 @@ void HttpServer::start() {
     throw Error("cannot listen on " + impl_->options.host + ":" + std::to_string(impl_->options.port) + ": " + ec.message());
   }
   impl_->bound_port = acceptor.local_endpoint().port();
+  impl_->fit_connection_cap();
   impl_->accept();
   int n_threads = std::max(1, impl_->options.n_io_threads);
   for (int i = 0; i < n_threads; ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
@@ -422,5 +537,7 @@ void HttpServer::stop() {
 }
 
 int64_t HttpServer::open_connections() const { return impl_->n_connections.load(); }
+
+int64_t HttpServer::max_connections() const { return impl_->max_connections; }
 
 }  // namespace brasa::server

@@ -63,6 +63,10 @@ struct HttpServerOptions {
   // A client that leaves this much output unread is disconnected, so a stalled
   // reader cannot make the server buffer without bound.
   size_t max_pending_write_bytes = 16ull << 20;
+  // Open connections at most. A connection past the cap gets a 503 and is
+  // closed, so a flood of connections cannot use up the file descriptors.
+  // start() lowers the cap when the process's descriptor limit cannot hold it.
+  int64_t max_connections = 1024;
 };
 
 // HTTP/1.1 with keep-alive on Boost.Beast: a few I/O threads run every
@@ -86,6 +90,9 @@ class HttpServer {
   void stop();
 
   int64_t open_connections() const;
+  // The connection cap in effect: options.max_connections, or less when the
+  // descriptor limit is lower. Valid after start().
+  int64_t max_connections() const;
 
   struct Impl;  // defined in http_server.cpp, where connections reach it
 

@@ -63,7 +63,9 @@ void ServerMetrics::add_tokens(int64_t prompt_tokens, int64_t generation_tokens)
 
 std::string ServerMetrics::render(const EngineStats& engine) const {
   std::string out;
-  out += "# HELP brasa_requests_total HTTP requests served, by response status.\n# TYPE brasa_requests_total counter\n";
+  out += "# HELP brasa_requests_total HTTP requests served, by response status. Status 499 (nginx's "
+         "\"client closed request\") counts requests whose client disconnected before the response was "
+         "complete; no 499 is ever sent.\n# TYPE brasa_requests_total counter\n";
   {
     std::lock_guard lock(mutex_);
     for (const auto& [status, count] : requests_by_status_) {

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <random>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
 
@@ -92,12 +93,16 @@ void OpenAiService::handle(HttpRequest request, std::shared_ptr<ResponseWriter> 
       if (path == candidate.path) route = &candidate;
     }
     if (!route) throw ApiException(ApiError{404, "Route " + path + " not found.", "invalid_request_error", "", "not_found"});
-    if (request.method != route->method) {
-      ApiError error{405, "Method " + request.method + " is not allowed on " + path + "; use " + route->method + ".",
+    // A HEAD request gets the GET response, and the HTTP layer leaves out its body (RFC 9110, 9.3.2).
+    const bool is_get_route = std::string_view(route->method) == "GET";
+    const bool method_allowed = request.method == route->method || (is_get_route && request.method == "HEAD");
+    if (!method_allowed) {
+      const std::string allowed = is_get_route ? "GET, HEAD" : route->method;
+      ApiError error{405, "Method " + request.method + " is not allowed on " + path + "; use " + allowed + ".",
                      "invalid_request_error", "", "method_not_allowed"};
       metrics_.count_request(405);
       HttpResponse response = json_response(405, error_body(error));
-      response.headers.emplace_back("Allow", route->method);
+      response.headers.emplace_back("Allow", allowed);
       writer->send(std::move(response));
       return;
     }
@@ -273,8 +278,11 @@ void OpenAiService::handle_completion(const HttpRequest& http_request, const std
     max_tokens.push_back(check_lengths(request, prompt.size(), 16, "prompt"));
     prompts.push_back(std::move(prompt));
   }
-  if (prompts.size() * size_t(request.n) > size_t(kMaxChoices)) {
-    throw invalid_field("n", "The number of prompts times 'n' must be at most " + std::to_string(kMaxChoices) + ".");
+  const int32_t n_candidates = request.best_of.value_or(request.n);
+  if (prompts.size() * size_t(n_candidates) > size_t(kMaxChoices)) {
+    const char* field = request.best_of ? "best_of" : "n";
+    throw invalid_field(field, std::string("The number of prompts times '") + field + "' must be at most " +
+                                   std::to_string(kMaxChoices) + ".");
   }
 
   JobOptions options;
@@ -288,6 +296,8 @@ void OpenAiService::handle_completion(const HttpRequest& http_request, const std
   options.stop = request.stop;
   options.logprobs = request.sampling.logprobs;
   options.prompt_logprobs = request.sampling.prompt_logprobs;
+  options.n = request.n;
+  if (n_candidates > request.n) options.best_of = n_candidates;
 
   auto job = std::make_shared<GenerationJob>(options, engine_, tokenizer_, metrics_, writer);
   std::vector<GenerationRequest> sequences;
@@ -295,8 +305,11 @@ void OpenAiService::handle_completion(const HttpRequest& http_request, const std
     CommonRequest common = request;
     // max_tokens 0 only scores the prompt, and the engine needs prompt_logprobs for that.
     if (max_tokens[p] == 0 && common.sampling.prompt_logprobs < 0) common.sampling.prompt_logprobs = 0;
-    for (int i = 0; i < request.n; ++i) job->add_choice(int32_t(p), prompts[p]);
-    for (auto& sequence : make_sequences(common, max_tokens[p], prompts[p], request.n)) sequences.push_back(std::move(sequence));
+    // Ranking best_of candidates needs the logprob of every sampled token; the
+    // response still shows logprobs only when the request asked for them.
+    if (options.best_of > 0) common.sampling.logprobs = std::max(common.sampling.logprobs, 0);
+    for (int i = 0; i < n_candidates; ++i) job->add_choice(int32_t(p), prompts[p]);
+    for (auto& sequence : make_sequences(common, max_tokens[p], prompts[p], n_candidates)) sequences.push_back(std::move(sequence));
   }
   if (auto error = job->start(std::move(sequences))) throw ApiException(*error);
 }

@@ -360,6 +360,22 @@ CompletionRequest parse_completion_request(std::string_view body_text) {
   if (request.max_tokens && *request.max_tokens == 0 && !request.echo) {
     throw invalid_field("max_tokens", "'max_tokens' may be 0 only with 'echo' set to true.");
   }
+  // Insertion needs a model trained for fill-in-the-middle, which the Llama models served here are not.
+  if (find_field(body, "suffix")) throw invalid_field("suffix", "'suffix' is not supported by this server; remove it.");
+
+  // best_of as OpenAI and vLLM define it: best_of sequences are generated and
+  // the n with the highest cumulative logprob are returned, so nothing can be
+  // streamed before all of them finish.
+  if (auto value = integer_field(body, "best_of", 1, kMaxChoices)) {
+    if (*value < request.n) {
+      throw invalid_field("best_of", "'best_of' must be at least 'n' (" + std::to_string(request.n) + "), got " +
+                                         std::to_string(*value) + ".");
+    }
+    if (request.stream && *value > request.n) {
+      throw invalid_field("best_of", "'best_of' greater than 'n' cannot be streamed; set 'stream' to false.");
+    }
+    request.best_of = int32_t(*value);
+  }
   // Echoed prompt tokens carry logprobs in the legacy shape, so the engine scores the prompt.
   if (request.echo && request.sampling.logprobs >= 0 && request.sampling.prompt_logprobs < request.sampling.logprobs) {
     request.sampling.prompt_logprobs = request.sampling.logprobs;

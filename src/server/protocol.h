@@ -49,6 +49,9 @@ struct CompletionPrompt {
 struct CompletionRequest : CommonRequest {
   std::vector<CompletionPrompt> prompts;  // one choice group of n per prompt
   bool echo = false;
+  // Sequences generated per prompt, of which the n with the highest cumulative
+  // logprob are returned. Unset means n. Never less than n, and equal to n when streaming.
+  std::optional<int32_t> best_of;
 };
 
 // Parses and validates a request body. Throws ApiException (400 naming the

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "structured/tool_call_parser.h"
+#include "tokenizer/detokenizer.h"
 
 namespace brasa::server {
 
@@ -39,7 +40,7 @@ int64_t count_code_points(const std::string& text) {
 json usage_json(const GenerationJob& job) {
   int64_t prompt_tokens = 0;
   int64_t cached_tokens = 0;
-  int64_t completion_tokens = 0;
+  int64_t completion_tokens = job.n_discarded_tokens();
   int32_t last_prompt = -1;
   for (const ChoiceState& choice : job.choices()) {
     completion_tokens += int64_t(choice.tokens.size());
@@ -70,20 +71,27 @@ json chat_logprobs(const Tokenizer& tokenizer, std::span<const SampledToken> tok
   return json{{"content", content}};
 }
 
+std::vector<int64_t> generated_text_offsets(const Tokenizer& tokenizer, std::span<const SampledToken> tokens,
+                                            int64_t start) {
+  std::vector<int64_t> offsets;
+  offsets.reserve(tokens.size());
+  for (const SampledToken& sampled : tokens) {
+    offsets.push_back(start);
+    if (!tokenizer.is_special(sampled.token)) start += count_code_points(tokenizer.token_bytes(sampled.token));
+  }
+  return offsets;
+}
+
 json legacy_logprobs(const Tokenizer& tokenizer, std::span<const SampledToken> tokens, int32_t top_n,
-                     bool first_is_prompt_start, int64_t text_offset) {
+                     bool first_is_prompt_start, std::span<const int64_t> text_offsets) {
   json pieces = json::array();
   json token_logprobs = json::array();
   json top_logprobs = json::array();
   json offsets = json::array();
   for (size_t i = 0; i < tokens.size(); ++i) {
     const SampledToken& sampled = tokens[i];
-    std::string piece = tokenizer.token_bytes(sampled.token);
-    pieces.push_back(piece);
-    offsets.push_back(text_offset);
-    // A leading BOS is scored but is not part of the echoed text.
-    const bool leading_bos = i == 0 && first_is_prompt_start && sampled.token == tokenizer.bos_id();
-    if (!leading_bos) text_offset += count_code_points(piece);
+    pieces.push_back(tokenizer.token_bytes(sampled.token));
+    offsets.push_back(i < text_offsets.size() ? text_offsets[i] : 0);
     if (i == 0 && first_is_prompt_start) {
       token_logprobs.push_back(nullptr);
       top_logprobs.push_back(nullptr);
@@ -167,10 +175,26 @@ std::vector<SampledToken> unscored(const std::vector<int32_t>& prompt) {
 
 }  // namespace
 
+EchoText echo_prompt(const Tokenizer& tokenizer, const std::vector<int32_t>& prompt) {
+  // The detokenizer's chunks add up to Tokenizer::decode() of the same ids, so
+  // the text and the offsets come from one pass and cannot disagree.
+  EchoText echo;
+  echo.offsets.reserve(prompt.size());
+  Detokenizer detokenizer(tokenizer, /*skip_special=*/false);
+  int64_t n_code_points = 0;
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    echo.offsets.push_back(n_code_points);
+    if (i == 0 && prompt[i] == tokenizer.bos_id()) continue;
+    std::string chunk = detokenizer.push(prompt[i]);
+    n_code_points += count_code_points(chunk);
+    echo.text += chunk;
+  }
+  echo.text += detokenizer.flush();
+  return echo;
+}
+
 std::string echo_prompt_text(const Tokenizer& tokenizer, const std::vector<int32_t>& prompt) {
-  std::span<const int32_t> ids(prompt);
-  if (!ids.empty() && ids.front() == tokenizer.bos_id()) ids = ids.subspan(1);
-  return tokenizer.decode(ids, false);
+  return echo_prompt(tokenizer, prompt).text;
 }
 
 json completion_response(const GenerationJob& job) {
@@ -179,24 +203,25 @@ json completion_response(const GenerationJob& job) {
   json choices = json::array();
   for (const ChoiceState& choice : job.choices()) {
     json logprobs;
+    EchoText echo;
+    if (options.echo) echo = echo_prompt(job.tokenizer(), choice.prompt);
     if (options.logprobs >= 0) {
-      std::string echo_text = options.echo ? echo_prompt_text(job.tokenizer(), choice.prompt) : std::string();
-      int64_t generated_offset = count_code_points(echo_text);
+      const int64_t generated_start = count_code_points(echo.text);
+      const std::vector<int64_t> generated_offsets = generated_text_offsets(job.tokenizer(), choice.tokens, generated_start);
       if (options.echo) {
         std::vector<SampledToken> prompt_tokens = choice.prompt_logprobs.size() == choice.prompt.size()
                                                       ? choice.prompt_logprobs
                                                       : unscored(choice.prompt);
-        logprobs = legacy_logprobs(job.tokenizer(), prompt_tokens, options.logprobs, true, 0);
-        json generated = legacy_logprobs(job.tokenizer(), choice.tokens, options.logprobs, false, generated_offset);
+        logprobs = legacy_logprobs(job.tokenizer(), prompt_tokens, options.logprobs, true, echo.offsets);
+        json generated = legacy_logprobs(job.tokenizer(), choice.tokens, options.logprobs, false, generated_offsets);
         for (const char* key : {"tokens", "token_logprobs", "top_logprobs", "text_offset"}) {
           for (auto& item : generated[key]) logprobs[key].push_back(item);
         }
       } else {
-        logprobs = legacy_logprobs(job.tokenizer(), choice.tokens, options.logprobs, false, 0);
+        logprobs = legacy_logprobs(job.tokenizer(), choice.tokens, options.logprobs, false, generated_offsets);
       }
     }
-    std::string text = choice.text;
-    if (options.echo) text = echo_prompt_text(job.tokenizer(), choice.prompt) + text;
+    std::string text = echo.text + choice.text;
     json entry = {{"index", choice.index}, {"text", text}, {"logprobs", logprobs},
                   {"finish_reason", finish_json(choice.finish_reason)}};
     if (options.prompt_logprobs >= 0) entry["prompt_logprobs"] = prompt_logprobs_json(job.tokenizer(), choice.prompt, choice.prompt_logprobs);
@@ -246,7 +271,11 @@ json completion_chunk(const GenerationJob& job, const ChoiceState& choice, const
                       std::span<const SampledToken> tokens, const std::string& finish_reason) {
   json chunk = response_header(job, "text_completion");
   json logprobs;
-  if (job.options().logprobs >= 0 && !tokens.empty()) logprobs = legacy_logprobs(job.tokenizer(), tokens, job.options().logprobs, false, 0);
+  // NOTE: text_offset in a stream chunk counts from the chunk's own text, not from the start of the output.
+  if (job.options().logprobs >= 0 && !tokens.empty()) {
+    logprobs = legacy_logprobs(job.tokenizer(), tokens, job.options().logprobs, false,
+                               generated_text_offsets(job.tokenizer(), tokens, 0));
+  }
   chunk["choices"] = json::array({{{"index", choice.index}, {"text", text}, {"logprobs", logprobs},
                                    {"finish_reason", finish_json(finish_reason)}}});
   if (job.options().include_usage) chunk["usage"] = nullptr;

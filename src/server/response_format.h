@@ -35,9 +35,14 @@ nlohmann::json chat_logprobs(const Tokenizer& tokenizer, std::span<const Sampled
 
 // Legacy completions logprobs: {tokens, token_logprobs, top_logprobs, text_offset}.
 // `first_is_prompt_start` makes the first entry's logprob null (the first
-// prompt token has no context to score it); offsets start at `text_offset`.
+// prompt token has no context to score it). `text_offsets` has one entry per token.
 nlohmann::json legacy_logprobs(const Tokenizer& tokenizer, std::span<const SampledToken> tokens, int32_t top_n,
-                               bool first_is_prompt_start, int64_t text_offset);
+                               bool first_is_prompt_start, std::span<const int64_t> text_offsets);
+
+// Offsets of generated tokens in code points, from `start`: each token's text
+// follows the previous one's, and special tokens add no text.
+std::vector<int64_t> generated_text_offsets(const Tokenizer& tokenizer, std::span<const SampledToken> tokens,
+                                            int64_t start);
 
 // vLLM's prompt_logprobs: null for the first token, then per token an object
 // from token id to {logprob, rank, decoded_token}.
@@ -47,8 +52,16 @@ nlohmann::json prompt_logprobs_json(const Tokenizer& tokenizer, const std::vecto
 // Number of Unicode code points in UTF-8 text, the unit of text_offset.
 int64_t count_code_points(const std::string& text);
 
-// The prompt text that echo puts in front of a completion: the prompt decoded
-// without the BOS token that tokenization added.
+// The prompt text that echo puts in front of a completion (the prompt decoded
+// without the BOS token that tokenization added), and where each prompt token
+// starts in it, in code points. A leading BOS is at offset 0. A SentencePiece
+// vocabulary drops the space of the first token's "▁" from the text, so the
+// offsets count it nowhere.
+struct EchoText {
+  std::string text;
+  std::vector<int64_t> offsets;  // one per prompt token
+};
+EchoText echo_prompt(const Tokenizer& tokenizer, const std::vector<int32_t>& prompt);
 std::string echo_prompt_text(const Tokenizer& tokenizer, const std::vector<int32_t>& prompt);
 
 }  // namespace brasa::server

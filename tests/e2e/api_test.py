@@ -111,7 +111,75 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(len(logprobs["tokens"]), reply["usage"]["prompt_tokens"])
         self.assertEqual(reply["usage"]["completion_tokens"], 0)
         # The echoed text is the prompt as sent, without the BOS token the server added.
-        self.assertEqual(reply["choices"][0]["text"], "Once upon a time")
+        text = reply["choices"][0]["text"]
+        self.assertEqual(text, "Once upon a time")
+
+        # Each token starts at its text_offset in the echoed text. A SentencePiece
+        # vocabulary writes the first word as "▁Once", whose space decoding drops.
+        tokens, offsets = logprobs["tokens"], logprobs["text_offset"]
+        self.assertEqual(offsets[:2], [0, 0])
+        ends = offsets[2:] + [len(text)]
+        for i in range(1, len(tokens)):
+            piece = tokens[i][1:] if i == 1 and tokens[i].startswith(" ") else tokens[i]
+            self.assertEqual(text[offsets[i]:ends[i - 1]], piece, f"text_offset[{i}] of {tokens}: {offsets}")
+
+    def test_head_has_get_headers_and_no_body(self):
+        for path in ("/health", "/v1/models"):
+            get = requests.get(SERVER.base + path)
+            head = requests.head(SERVER.base + path)
+            self.assertEqual(head.status_code, 200, path)
+            self.assertEqual(head.headers["Content-Type"], get.headers["Content-Type"], path)
+            self.assertEqual(head.content, b"", path)
+        self.assertEqual(requests.head(SERVER.base + "/health").headers["Content-Length"],
+                         requests.get(SERVER.base + "/health").headers["Content-Length"])
+        # A body after the HEAD headers would corrupt the next response on the same connection.
+        with requests.Session() as session:
+            for _ in range(3):
+                self.assertEqual(session.head(SERVER.base + "/v1/models").status_code, 200)
+                self.assertEqual(session.get(SERVER.base + "/v1/models").json()["object"], "list")
+
+    def test_suffix_is_rejected(self):
+        reply = post("/v1/completions", {"model": model_name(), "prompt": "Once", "suffix": "the end."})
+        self.assertEqual(reply.status_code, 400)
+        self.assertEqual(reply.json()["error"]["param"], "suffix")
+        self.assertIn("not supported", reply.json()["error"]["message"])
+
+    def test_best_of_returns_most_likely_candidate(self):
+        # With a seed, candidate i samples with seed + i, as choice i of n does, so
+        # the n = 3 request shows every candidate of the best_of = 3 request.
+        name = model_name()
+        body = {"model": name, "prompt": "Once upon a time", "max_tokens": 8, "temperature": 1.0, "seed": 11, "logprobs": 0}
+        candidates = post("/v1/completions", {**body, "n": 3}).json()["choices"]
+        totals = [sum(choice["logprobs"]["token_logprobs"]) for choice in candidates]
+        self.assertEqual(len(set(choice["text"] for choice in candidates)), 3, "the seeds gave equal candidates")
+
+        reply = post("/v1/completions", {**body, "best_of": 3})
+        self.assertEqual(reply.status_code, 200, reply.text)
+        best = reply.json()
+        self.assertEqual(len(best["choices"]), 1)
+        self.assertEqual(best["choices"][0]["text"], candidates[totals.index(max(totals))]["text"])
+        self.assertEqual(best["usage"]["completion_tokens"], sum(len(c["logprobs"]["tokens"]) for c in candidates))
+
+        streamed = post("/v1/completions", {**body, "best_of": 3, "stream": True})
+        self.assertEqual(streamed.status_code, 400)
+        self.assertEqual(streamed.json()["error"]["param"], "best_of")
+
+    def test_client_disconnect_counts_as_499(self):
+        name = model_name()
+        text = requests.get(SERVER.base + "/metrics").text
+        self.assertRegex(text, r"# HELP brasa_requests_total .*499.*client disconnected")
+        before = metric('brasa_requests_total{status="499"}') or 0
+        body = json.dumps({"model": name, "prompt": "Once upon a time", "max_tokens": 200, "ignore_eos": True,
+                           "stream": True}).encode()
+        with socket.create_connection(("127.0.0.1", SERVER.port)) as sock:
+            sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            sock.recv(100)  # the stream has started
+        for _ in range(100):
+            if (metric('brasa_requests_total{status="499"}') or 0) > before:
+                break
+            threading.Event().wait(0.05)
+        self.assertEqual(metric('brasa_requests_total{status="499"}'), before + 1)
 
     def test_soak_with_cancellations_frees_kv_blocks(self):
         name = model_name()
@@ -177,6 +245,59 @@ def resident_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def open_descriptors(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+class ConnectionCapTest(unittest.TestCase):
+    def test_flood_gets_503_and_bounded_descriptors(self):
+        cap = 8
+        server = BrasaServer(BINARY, MODEL, extra_args=["--max-connections", str(cap)])
+        open_sockets = []
+        try:
+            baseline = open_descriptors(server.process.pid)
+            for _ in range(cap):
+                open_sockets.append(socket.create_connection(("127.0.0.1", server.port)))
+
+            # A flood far past the cap: each connection sends a request and gets a
+            # 503, or is closed unanswered while 64 rejections are already in flight.
+            statuses = []
+            max_descriptors = 0
+            for _ in range(300):
+                sock = socket.create_connection(("127.0.0.1", server.port))
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                open_sockets.append(sock)
+                max_descriptors = max(max_descriptors, open_descriptors(server.process.pid))
+            for sock in open_sockets[cap:]:
+                sock.settimeout(5)
+                try:
+                    reply = sock.recv(4096).decode(errors="replace")
+                except OSError:
+                    reply = ""
+                statuses.append(reply.split(" ")[1] if reply.startswith("HTTP/1.1 ") else "closed")
+                if reply.startswith("HTTP/1.1 503"):
+                    error = json.loads(reply.split("\r\n\r\n", 1)[1])["error"]
+                    self.assertEqual(error["code"], "too_many_connections")
+            self.assertNotIn("200", statuses)
+            self.assertGreater(statuses.count("503"), 0)
+            # Descriptors: the cap, the rejections in flight and a margin for timing.
+            self.assertLess(max_descriptors - baseline, cap + 64 + 16)
+
+            for sock in open_sockets:
+                sock.close()
+            open_sockets = []
+            for _ in range(100):
+                reply = requests.get(server.base + "/health")
+                if reply.status_code == 200:
+                    break
+                threading.Event().wait(0.05)
+            self.assertEqual(reply.status_code, 200)
+        finally:
+            for sock in open_sockets:
+                sock.close()
+            self.assertEqual(server.stop(), 0)
 
 
 class ApiKeyTest(unittest.TestCase):

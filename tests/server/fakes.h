@@ -65,7 +65,9 @@ class ByteTokenizer : public Tokenizer {
 };
 
 // Generates the prompt back, without BOS, one token per step, then EOS.
-// Each token's logprob is -1 and its alternatives are the next byte values.
+// Each token's logprob is -1, or -(1 + seed % 4) for a seeded request, so the
+// choices of a seeded request differ in cumulative logprob. The alternatives
+// are the next byte values.
 class EchoEngine : public Engine {
  public:
   explicit EchoEngine(int32_t max_model_len = 256, int32_t max_waiting = 64)
@@ -200,7 +202,8 @@ class EchoEngine : public Engine {
   }
 
   static SampledToken sampled(int32_t token, const GenerationRequest& request) {
-    SampledToken result{token, -1.0f, {}};
+    const float logprob = request.sampling.seed ? -1.0f - float(*request.sampling.seed % 4) : -1.0f;
+    SampledToken result{token, logprob, {}};
     for (int32_t k = 0; k < request.sampling.logprobs; ++k) result.top.push_back({(token + k) % 256, -1.0f - float(k)});
     return result;
   }

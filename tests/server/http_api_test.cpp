@@ -11,6 +11,7 @@
 #include "server/http_server.h"
 #include "server/openai_service.h"
 #include "server/fakes.h"
+#include "server/response_format.h"
 
 namespace brasa::server {
 namespace {
@@ -44,7 +45,7 @@ class HttpApiTest : public ::testing::Test {
  protected:
   void SetUp() override { start_server(""); }
 
-  void start_server(const std::string& api_key, uint64_t body_limit = 1 << 20) {
+  void start_server(const std::string& api_key, uint64_t body_limit = 1 << 20, int64_t max_connections = 1024) {
     server_.reset();
     service_.reset();
     engine_ = std::make_unique<testing::EchoEngine>(256, 8);
@@ -57,6 +58,7 @@ class HttpApiTest : public ::testing::Test {
     HttpServerOptions options;
     options.port = 0;
     options.body_limit_bytes = body_limit;
+    options.max_connections = max_connections;
     server_ = std::make_unique<HttpServer>(options, [this](HttpRequest request, std::shared_ptr<ResponseWriter> writer) {
       service_->handle(std::move(request), std::move(writer));
     });
@@ -420,6 +422,207 @@ TEST_F(HttpApiTest, MetricsCountRequests) {
   EXPECT_NE(metrics.find("brasa_generation_tokens_total 4"), std::string::npos);
   EXPECT_NE(metrics.find("brasa_time_to_first_token_seconds_count 1"), std::string::npos);
   EXPECT_NE(metrics.find("brasa_kv_cache_blocks_used 0"), std::string::npos);
+}
+
+// Reads from a socket until the peer closes it or `timeout` passes.
+std::string read_until_closed(tcp::socket& socket, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  std::string data;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  socket.non_blocking(true);
+  char chunk[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    boost::system::error_code ec;
+    size_t n = socket.read_some(asio::buffer(chunk), ec);
+    if (ec == asio::error::would_block) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
+    if (ec) break;
+    data.append(chunk, n);
+  }
+  return data;
+}
+
+std::string header_value(const std::string& response, const std::string& name) {
+  size_t begin = response.find("\r\n" + name + ": ");
+  if (begin == std::string::npos) return "";
+  begin += name.size() + 4;
+  return response.substr(begin, response.find("\r\n", begin) - begin);
+}
+
+TEST_F(HttpApiTest, HeadGetsGetHeadersWithoutBody) {
+  for (const std::string target : {"/health", "/v1/models"}) {
+    Reply get = call("GET", target);
+    ASSERT_EQ(get.status, 200);
+
+    // HEAD then GET on one keep-alive connection: a body after the HEAD
+    // response would be read as the start of the next response.
+    asio::io_context io;
+    tcp::socket socket(io);
+    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+    std::string requests = "HEAD " + target + " HTTP/1.1\r\nHost: x\r\n\r\nGET " + target +
+                           " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    asio::write(socket, asio::buffer(requests));
+    std::string data = read_until_closed(socket);
+
+    size_t head_end = data.find("\r\n\r\n");
+    ASSERT_NE(head_end, std::string::npos) << data;
+    std::string head = data.substr(0, head_end + 2);
+    std::string rest = data.substr(head_end + 4);
+    EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+    EXPECT_EQ(header_value(head, "Content-Type"), "application/json");
+    // /v1/models carries a creation time, so only /health has a fixed length.
+    if (target == "/health") {
+      EXPECT_EQ(header_value(head, "Content-Length"), std::to_string(get.body.size()));
+    }
+    EXPECT_EQ(rest.rfind("HTTP/1.1 200", 0), 0u) << target << ": bytes after the HEAD headers: " << rest.substr(0, 80);
+  }
+}
+
+TEST_F(HttpApiTest, HeadOnPostRouteIs405) {
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  std::string request = "HEAD /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  asio::write(socket, asio::buffer(request));
+  std::string data = read_until_closed(socket);
+  EXPECT_EQ(data.rfind("HTTP/1.1 405", 0), 0u) << data;
+  EXPECT_EQ(header_value(data, "Allow"), "POST");
+  EXPECT_EQ(data.substr(data.find("\r\n\r\n") + 4), "");
+  EXPECT_EQ(call("POST", "/health").raw[http::field::allow], "GET, HEAD");
+}
+
+TEST_F(HttpApiTest, BestOfReturnsHighestCumulativeLogprob) {
+  // Seeds 2, 3, 4 and 5 give the candidates logprobs -3, -4, -1 and -2 per token.
+  json request = {{"model", "echo-model"}, {"prompt", "abc"}, {"n", 2}, {"best_of", 4}, {"seed", 2}, {"logprobs", 0}};
+  Reply reply = post("/v1/completions", request);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  json body = reply.parsed();
+  ASSERT_EQ(body["choices"].size(), 2u);
+  EXPECT_EQ(body["choices"][0]["index"], 0);
+  EXPECT_EQ(body["choices"][1]["index"], 1);
+  EXPECT_EQ(body["choices"][0]["text"], "abc");
+  EXPECT_EQ(body["choices"][0]["logprobs"]["token_logprobs"][0], -1.0);
+  EXPECT_EQ(body["choices"][1]["logprobs"]["token_logprobs"][0], -2.0);
+  // Usage counts the tokens of all four candidates: 3 bytes and EOS each.
+  EXPECT_EQ(body["usage"]["completion_tokens"], 16);
+  EXPECT_EQ(body["usage"]["prompt_tokens"], 4);
+  EXPECT_EQ(engine_->n_submitted(), 4);
+}
+
+TEST_F(HttpApiTest, BestOfWithoutLogprobsHidesThem) {
+  json request = {{"model", "echo-model"}, {"prompt", {"ab", "cd"}}, {"best_of", 3}, {"seed", 1}};
+  json body = post("/v1/completions", request).parsed();
+  ASSERT_EQ(body["choices"].size(), 2u);
+  EXPECT_EQ(body["choices"][0]["text"], "ab");
+  EXPECT_EQ(body["choices"][1]["text"], "cd");
+  EXPECT_EQ(body["choices"][1]["index"], 1);
+  EXPECT_TRUE(body["choices"][0]["logprobs"].is_null());
+  EXPECT_EQ(engine_->n_submitted(), 6);
+}
+
+TEST_F(HttpApiTest, BestOfAndSuffixErrorsNameField) {
+  struct Case {
+    json extra;
+    std::string param;
+  };
+  const Case cases[] = {
+      {{{"suffix", "tail"}}, "suffix"},
+      {{{"n", 3}, {"best_of", 2}}, "best_of"},
+      {{{"best_of", 2}, {"stream", true}}, "best_of"},
+      {{{"prompt", {"a", "b", "c"}}, {"best_of", 50}}, "best_of"},
+  };
+  for (const Case& c : cases) {
+    json request = {{"model", "echo-model"}, {"prompt", "x"}};
+    request.update(c.extra);
+    Reply reply = post("/v1/completions", request);
+    EXPECT_EQ(reply.status, 400) << c.extra.dump();
+    EXPECT_EQ(reply.parsed()["error"]["param"], c.param) << c.extra.dump();
+  }
+  EXPECT_EQ(engine_->n_submitted(), 0);
+}
+
+TEST_F(HttpApiTest, ConnectionsPastCapGet503) {
+  start_server("", 1 << 20, 3);
+  ASSERT_EQ(server_->max_connections(), 3);
+  asio::io_context io;
+  std::vector<std::unique_ptr<tcp::socket>> idle;
+  for (int i = 0; i < 3; ++i) {
+    idle.push_back(std::make_unique<tcp::socket>(io));
+    idle.back()->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  }
+  for (int i = 0; i < 500 && server_->open_connections() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(server_->open_connections(), 3);
+
+  tcp::socket extra(io);
+  extra.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  asio::write(extra, asio::buffer(std::string("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")));
+  std::string data = read_until_closed(extra);
+  EXPECT_EQ(data.rfind("HTTP/1.1 503", 0), 0u) << data;
+  EXPECT_EQ(header_value(data, "Retry-After"), "1");
+  json error = json::parse(data.substr(data.find("\r\n\r\n") + 4), nullptr, false);
+  ASSERT_TRUE(error.contains("error")) << data;
+  EXPECT_EQ(error["error"]["type"], "server_error");
+  EXPECT_EQ(error["error"]["code"], "too_many_connections");
+  EXPECT_EQ(server_->open_connections(), 3);
+
+  // Once a connection closes, a new one is served.
+  idle.pop_back();
+  for (int i = 0; i < 500 && server_->open_connections() > 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(call("GET", "/health").status, 200);
+}
+
+TEST_F(HttpApiTest, DisconnectIsCountedAs499) {
+  engine_->set_paused(true);
+  {
+    asio::io_context io;
+    tcp::socket socket(io);
+    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+    std::string payload = chat_body("abc").dump();
+    std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(payload.size()) +
+                          "\r\n\r\n" + payload;
+    asio::write(socket, asio::buffer(request));
+    for (int i = 0; i < 500 && engine_->stats().n_running < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_EQ(engine_->stats().n_running, 1);
+  }
+  ASSERT_TRUE(engine_drains());
+  engine_->set_paused(false);
+
+  std::string metrics;
+  for (int i = 0; i < 200; ++i) {
+    metrics = call("GET", "/metrics").body;
+    if (metrics.find("status=\"499\"") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(metrics.find("brasa_requests_total{status=\"499\"} 1"), std::string::npos) << metrics;
+  size_t help = metrics.find("# HELP brasa_requests_total");
+  ASSERT_NE(help, std::string::npos);
+  std::string help_line = metrics.substr(help, metrics.find('\n', help) - help);
+  EXPECT_NE(help_line.find("499"), std::string::npos) << help_line;
+  EXPECT_NE(help_line.find("client disconnected"), std::string::npos) << help_line;
+}
+
+// stories260K's SentencePiece vocabulary writes a space as "▁", and decoding
+// drops the space of the first token, so offsets must not count it.
+TEST(EchoText, SentencePieceOffsetsIndexTheEchoedText) {
+  const auto tokenizer = load_tokenizer(std::string(BRASA_SHARED_DIR) + "/testdata/models/stories260K.gguf");
+  ASSERT_TRUE(tokenizer->strips_leading_space());
+  const std::string prompt_text = "Once upon a time, Lily saw a big dog.";
+  const std::vector<int32_t> prompt = tokenizer->encode(prompt_text, true, false);
+  ASSERT_EQ(prompt.front(), tokenizer->bos_id());
+  ASSERT_GE(prompt.size(), 5u);
+
+  EchoText echo = echo_prompt(*tokenizer, prompt);
+  EXPECT_EQ(echo.text, prompt_text);
+  ASSERT_EQ(echo.offsets.size(), prompt.size());
+  EXPECT_EQ(echo.offsets[0], 0);
+  EXPECT_EQ(echo.offsets[1], 0);
+  for (size_t i = 1; i < prompt.size(); ++i) {
+    std::string piece = tokenizer->token_bytes(prompt[i]);
+    if (i == 1 && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
+    const size_t end = i + 1 < prompt.size() ? size_t(echo.offsets[i + 1]) : echo.text.size();
+    EXPECT_EQ(echo.text.substr(size_t(echo.offsets[i]), end - size_t(echo.offsets[i])), piece) << "token " << i;
+  }
 }
 
 }  // namespace

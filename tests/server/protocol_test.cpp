@@ -197,6 +197,27 @@ TEST(CompletionParser, RejectsBadPrompts) {
   EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "echo": "yes"})"), "echo");
 }
 
+TEST(CompletionParser, RejectsSuffix) {
+  EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "suffix": "end"})"), "suffix");
+  EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "suffix": ""})"), "suffix");
+  // null counts as unset, as for every other field.
+  EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "suffix": null})"), "<accepted>");
+}
+
+TEST(CompletionParser, ChecksBestOf) {
+  auto request = parse_completion_request(R"({"model": "m", "prompt": "x", "n": 2, "best_of": 5})");
+  EXPECT_EQ(request.best_of, 5);
+  EXPECT_FALSE(parse_completion_request(R"({"model": "m", "prompt": "x"})").best_of.has_value());
+  // best_of equal to n changes nothing, so it may stream.
+  EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "n": 2, "best_of": 2, "stream": true})"), "<accepted>");
+
+  EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "n": 3, "best_of": 2})"), "best_of");
+  EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "best_of": 2, "stream": true})"), "best_of");
+  EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "best_of": 0})"), "best_of");
+  EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "best_of": 129})"), "best_of");
+  EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "best_of": "2"})"), "best_of");
+}
+
 TEST(ErrorBody, HasOpenAiShape) {
   nlohmann::json body = error_body(ApiError{400, "bad", "invalid_request_error", "n", ""});
   EXPECT_EQ(body["error"]["message"], "bad");
