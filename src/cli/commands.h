@@ -11,5 +11,6 @@ void register_serve(CLI::App& app);
 void register_make_test_model(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_perplexity(CLI::App& app);
+void register_convert(CLI::App& app);
 
 }  // namespace brasa::cli

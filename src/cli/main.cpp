@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   brasa::cli::register_make_test_model(app);
   brasa::cli::register_bench(app);
   brasa::cli::register_perplexity(app);
+  brasa::cli::register_convert(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "formats/quantize.h"
 
 namespace brasa {
 
@@ -108,8 +109,10 @@ void GgufWriter::add_float32_array(const std::string& key, const std::vector<flo
   for (float v : values) append(metadata_, v);
 }
 
-void GgufWriter::add_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
-                            std::vector<uint8_t> bytes) {
+namespace {
+
+// Checks that GGUF can store a tensor of this dtype and shape; returns its byte count.
+size_t checked_tensor_bytes(const std::string& name, DType dtype, const std::vector<int64_t>& shape) {
   ggml_type(dtype);  // rejects dtypes GGUF cannot store
   if (shape.empty()) throw Error("tensor " + name + ": GGUF tensors need at least one dimension");
   int64_t n = 1;
@@ -117,15 +120,69 @@ void GgufWriter::add_tensor(const std::string& name, DType dtype, const std::vec
   if (dtype_is_block_quantized(dtype) && shape.back() % kQuantBlock != 0) {
     throw Error("tensor " + name + ": the last dimension must be a multiple of 32 for " + dtype_name(dtype));
   }
-  size_t expected = dtype_row_bytes(dtype, n);
+  return dtype_row_bytes(dtype, n);
+}
+
+}  // namespace
+
+void GgufWriter::append_scalar(GgufValueType type, int64_t integer, double real, const std::string& string) {
+  switch (type) {
+    case GgufValueType::U8: append<uint8_t>(metadata_, uint8_t(integer)); return;
+    case GgufValueType::I8: append<int8_t>(metadata_, int8_t(integer)); return;
+    case GgufValueType::U16: append<uint16_t>(metadata_, uint16_t(integer)); return;
+    case GgufValueType::I16: append<int16_t>(metadata_, int16_t(integer)); return;
+    case GgufValueType::U32: append<uint32_t>(metadata_, uint32_t(integer)); return;
+    case GgufValueType::I32: append<int32_t>(metadata_, int32_t(integer)); return;
+    case GgufValueType::U64: append<uint64_t>(metadata_, uint64_t(integer)); return;
+    case GgufValueType::I64: append<int64_t>(metadata_, integer); return;
+    case GgufValueType::BOOL: append<uint8_t>(metadata_, integer != 0 ? 1 : 0); return;
+    case GgufValueType::F32: append<float>(metadata_, float(real)); return;
+    case GgufValueType::F64: append<double>(metadata_, real); return;
+    case GgufValueType::STRING: append_string(metadata_, string); return;
+    case GgufValueType::ARRAY: break;
+  }
+  throw Error("GGUF arrays of arrays are not supported");
+}
+
+void GgufWriter::add_value(const std::string& key, const GgufValue& value) {
+  if (value.type == GgufValueType::ARRAY && value.element_type == GgufValueType::ARRAY) {
+    throw Error("GGUF key " + key + ": arrays of arrays are not supported");
+  }
+  begin_value(key, uint32_t(value.type));
+  if (value.type != GgufValueType::ARRAY) {
+    append_scalar(value.type, value.integer, value.real, value.string);
+    return;
+  }
+
+  append<uint32_t>(metadata_, uint32_t(value.element_type));
+  if (value.element_type == GgufValueType::STRING) {
+    append<uint64_t>(metadata_, value.strings.size());
+    for (const std::string& s : value.strings) append_string(metadata_, s);
+  } else if (value.element_type == GgufValueType::F32 || value.element_type == GgufValueType::F64) {
+    append<uint64_t>(metadata_, value.reals.size());
+    for (double r : value.reals) append_scalar(value.element_type, 0, r, {});
+  } else {
+    append<uint64_t>(metadata_, value.ints.size());
+    for (int64_t i : value.ints) append_scalar(value.element_type, i, 0.0, {});
+  }
+}
+
+void GgufWriter::add_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
+                            std::vector<uint8_t> bytes) {
+  size_t expected = checked_tensor_bytes(name, dtype, shape);
   if (bytes.size() != expected) {
     throw Error("tensor " + name + ": " + std::to_string(bytes.size()) + " bytes but its shape and dtype need " +
                 std::to_string(expected));
   }
-  tensors_.push_back({name, dtype, shape, std::move(bytes)});
+  tensors_.push_back({name, dtype, shape, std::move(bytes), expected, false});
 }
 
-void GgufWriter::write(const std::string& path) const {
+void GgufWriter::add_tensor_info(const std::string& name, DType dtype, const std::vector<int64_t>& shape) {
+  size_t expected = checked_tensor_bytes(name, dtype, shape);
+  tensors_.push_back({name, dtype, shape, {}, expected, true});
+}
+
+void GgufWriter::write(const std::string& path, const TensorSource& source) const {
   std::vector<uint8_t> header;
   append<uint32_t>(header, 0x46554747);  // "GGUF" read as a little-endian u32
   append<uint32_t>(header, 3);
@@ -141,7 +198,7 @@ void GgufWriter::write(const std::string& path) const {
     for (auto d = t.shape.rbegin(); d != t.shape.rend(); ++d) append<uint64_t>(header, uint64_t(*d));
     append<uint32_t>(header, ggml_type(t.dtype));
     append<uint64_t>(header, offset);
-    offset = align_up(offset + t.bytes.size());
+    offset = align_up(offset + t.n_bytes);
   }
   header.resize(align_up(header.size()), 0);
 
@@ -149,9 +206,21 @@ void GgufWriter::write(const std::string& path) const {
   if (!out) throw Error("cannot open " + path + " for writing");
   out.write(reinterpret_cast<const char*>(header.data()), std::streamsize(header.size()));
   const char padding[kAlignment] = {};
-  for (const Tensor& t : tensors_) {
-    out.write(reinterpret_cast<const char*>(t.bytes.data()), std::streamsize(t.bytes.size()));
-    out.write(padding, std::streamsize(align_up(t.bytes.size()) - t.bytes.size()));
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    const Tensor& t = tensors_[i];
+    std::vector<uint8_t> produced;
+    if (t.deferred) {
+      if (!source) throw Error("tensor " + t.name + ": no source for its bytes while writing " + path);
+      produced = source(i);
+      if (produced.size() != t.n_bytes) {
+        throw Error("tensor " + t.name + ": the source produced " + std::to_string(produced.size()) +
+                    " bytes but its shape and dtype need " + std::to_string(t.n_bytes));
+      }
+    }
+    const std::vector<uint8_t>& bytes = t.deferred ? produced : t.bytes;
+    out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    out.write(padding, std::streamsize(align_up(bytes.size()) - bytes.size()));
+    if (!out) throw Error("failed to write " + path);
   }
   out.flush();
   if (!out) throw Error("failed to write " + path);
@@ -161,16 +230,7 @@ std::vector<uint8_t> quantize_q8_0(const float* values, int64_t n) {
   BRASA_CHECK(n % kQuantBlock == 0, "Q8_0 quantization needs a multiple of 32 values");
   std::vector<uint8_t> out;
   out.reserve(size_t(n / kQuantBlock) * 34);
-  for (int64_t block = 0; block < n; block += kQuantBlock) {
-    float max_abs = 0.0f;
-    for (int64_t i = 0; i < kQuantBlock; ++i) max_abs = std::max(max_abs, std::fabs(values[block + i]));
-    float scale = max_abs / 127.0f;
-    float inverse = scale != 0.0f ? 1.0f / scale : 0.0f;
-    append<uint16_t>(out, f32_to_f16(scale));
-    for (int64_t i = 0; i < kQuantBlock; ++i) {
-      append<int8_t>(out, static_cast<int8_t>(std::lround(values[block + i] * inverse)));
-    }
-  }
+  quantize_row(DType::Q8_0, values, n, out);
   return out;
 }
 

@@ -1,10 +1,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "core/dtype.h"
+#include "formats/gguf.h"
 
 namespace brasa {
 
@@ -22,6 +24,9 @@ class GgufWriter {
   void add_string_array(const std::string& key, const std::vector<std::string>& values);
   void add_int32_array(const std::string& key, const std::vector<int32_t>& values);
   void add_float32_array(const std::string& key, const std::vector<float>& values);
+  // Adds a value read from another GGUF file with its own type, as a converter
+  // that copies keys needs. Throws brasa::Error for an array of arrays.
+  void add_value(const std::string& key, const GgufValue& value);
 
   // Adds a tensor. `shape` is row-major, outermost dimension first (as
   // GgufFile reports it); the file stores GGML's reversed ne[] order. Throws
@@ -29,8 +34,17 @@ class GgufWriter {
   // when the dtype has no GGML type number.
   void add_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape, std::vector<uint8_t> bytes);
 
-  // Writes the file; throws brasa::Error naming the path on failure.
-  void write(const std::string& path) const;
+  // Adds a tensor whose bytes the TensorSource of write() produces later, so
+  // that a converter holds one tensor in memory at a time. Checks as add_tensor.
+  void add_tensor_info(const std::string& name, DType dtype, const std::vector<int64_t>& shape);
+
+  // Produces the bytes of the tensor at `index` (in the order added) when the
+  // writer reaches it; the bytes must match the declared shape and dtype.
+  using TensorSource = std::function<std::vector<uint8_t>(size_t index)>;
+
+  // Writes the file; throws brasa::Error naming the path on failure. Tensors
+  // added with add_tensor_info need a `source`.
+  void write(const std::string& path, const TensorSource& source = nullptr) const;
 
  private:
   struct Tensor {
@@ -38,9 +52,12 @@ class GgufWriter {
     DType dtype;
     std::vector<int64_t> shape;
     std::vector<uint8_t> bytes;
+    size_t n_bytes = 0;
+    bool deferred = false;  // bytes come from the TensorSource
   };
 
   void begin_value(const std::string& key, uint32_t type);
+  void append_scalar(GgufValueType type, int64_t integer, double real, const std::string& string);
 
   std::vector<uint8_t> metadata_;
   uint64_t n_metadata_ = 0;

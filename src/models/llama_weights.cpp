@@ -46,6 +46,14 @@ class WeightLoader {
     return make_weight(t.dtype, rows, cols, t.data, scale);
   }
 
+  // A [n, rows, cols] stack of matrices viewed as one [n * rows, cols] matrix.
+  // GGUF has no FP8 type and no place for per-row scales, so FP8 is rejected.
+  Weight stacked(const std::string& name, int64_t n, int64_t rows, int64_t cols) {
+    const TensorView& t = tensor(name, {n, rows, cols});
+    if (t.dtype == DType::F8_E4M3) throw Error(checkpoint_.path() + ": stacked tensor " + name + " must not be FP8");
+    return make_weight(t.dtype, n * rows, cols, t.data);
+  }
+
   // A norm weight of dim values, wrapped as one row.
   Weight vector(const std::string& name, int64_t dim) {
     const TensorView& t = tensor(name, {dim});
@@ -131,6 +139,34 @@ class WeightLoader {
   bool logged_transpose_ = false;
 };
 
+FeedForwardWeights load_gguf_mlp(WeightLoader& loader, const std::string& p, const std::string& suffix, int64_t hidden,
+                                  int64_t inter) {
+  FeedForwardWeights mlp;
+  mlp.gate = loader.matrix(p + "ffn_gate" + suffix + ".weight", inter, hidden);
+  mlp.up = loader.matrix(p + "ffn_up" + suffix + ".weight", inter, hidden);
+  mlp.down = loader.matrix(p + "ffn_down" + suffix + ".weight", hidden, inter);
+  return mlp;
+}
+
+// llama.cpp stores the routed experts of a layer as one 3-D tensor per
+// projection, GGML ne {cols, rows, n_experts}, so expert e's [rows, cols]
+// matrix is rows [e * rows, (e + 1) * rows) of the tensor read as 2-D.
+void load_gguf_experts(WeightLoader& loader, const std::string& p, const ModelConfig& c,
+                       std::vector<FeedForwardWeights>& experts) {
+  const int64_t n_experts = c.n_experts;
+  const int64_t hidden = c.hidden_size;
+  const int64_t inter = c.intermediate_size;
+  const Weight gate = loader.stacked(p + "ffn_gate_exps.weight", n_experts, inter, hidden);
+  const Weight up = loader.stacked(p + "ffn_up_exps.weight", n_experts, inter, hidden);
+  const Weight down = loader.stacked(p + "ffn_down_exps.weight", n_experts, hidden, inter);
+  experts.resize(size_t(n_experts));
+  for (int64_t e = 0; e < n_experts; ++e) {
+    experts[size_t(e)].gate = gate.slice_rows(e * inter, inter);
+    experts[size_t(e)].up = up.slice_rows(e * inter, inter);
+    experts[size_t(e)].down = down.slice_rows(e * hidden, hidden);
+  }
+}
+
 void load_gguf_layer(WeightLoader& loader, const ModelConfig& c, int32_t i, LayerWeights& layer) {
   const std::string p = "blk." + std::to_string(i) + ".";
   const int64_t hidden = c.hidden_size;
@@ -140,9 +176,18 @@ void load_gguf_layer(WeightLoader& loader, const ModelConfig& c, int32_t i, Laye
   layer.v = loader.matrix(p + "attn_v.weight", int64_t(c.n_kv_heads) * c.head_dim, hidden);
   layer.o = loader.matrix(p + "attn_output.weight", hidden, int64_t(c.n_heads) * c.head_dim);
   layer.ffn_norm = loader.vector(p + "ffn_norm.weight", hidden);
-  layer.mlp.gate = loader.matrix(p + "ffn_gate.weight", c.intermediate_size, hidden);
-  layer.mlp.up = loader.matrix(p + "ffn_up.weight", c.intermediate_size, hidden);
-  layer.mlp.down = loader.matrix(p + "ffn_down.weight", hidden, c.intermediate_size);
+
+  if (c.architecture == "llama") {
+    layer.mlp = load_gguf_mlp(loader, p, "", hidden, c.intermediate_size);
+    return;
+  }
+  if (!c.moe_layer[size_t(i)]) {
+    layer.mlp = load_gguf_mlp(loader, p, "", hidden, c.intermediate_size_mlp);
+    return;
+  }
+  layer.router = loader.matrix(p + "ffn_gate_inp.weight", c.n_experts, hidden);
+  layer.mlp = load_gguf_mlp(loader, p, "_shexp", hidden, c.intermediate_size);
+  load_gguf_experts(loader, p, c, layer.experts);
 }
 
 FeedForwardWeights load_hf_mlp(WeightLoader& loader, const std::string& p, int64_t hidden, int64_t inter) {

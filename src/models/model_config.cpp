@@ -190,41 +190,42 @@ ModelConfig parse_hf_config(const nlohmann::json& config, const std::string& pat
   return c;
 }
 
-ModelConfig parse_gguf_config(const GgufFile& gguf) {
-  std::string arch = gguf.get_string("general.architecture");
-  if (arch != "llama") {
-    throw Error(gguf.path() + ": unsupported GGUF architecture \"" + arch + "\" (supported: llama)");
-  }
+namespace {
+
+// Reads the hyperparameters that llama.cpp's "llama" and "llama4" share, under
+// the architecture's key prefix.
+void parse_gguf_common(const GgufFile& gguf, const std::string& arch, ModelConfig& c) {
   const std::string& path = gguf.path();
-  ModelConfig c;
-  c.architecture = "llama";
-  c.hidden_size = positive(gguf.get_int("llama.embedding_length"), "llama.embedding_length", path);
-  c.n_layers = positive(gguf.get_int("llama.block_count"), "llama.block_count", path);
-  c.n_heads = positive(gguf.get_int("llama.attention.head_count"), "llama.attention.head_count", path);
-  c.n_kv_heads = positive(gguf.get_int("llama.attention.head_count_kv", c.n_heads), "llama.attention.head_count_kv", path);
-  c.head_dim = positive(gguf.get_int("llama.attention.key_length", c.hidden_size / c.n_heads), "llama.attention.key_length", path);
-  c.intermediate_size = positive(gguf.get_int("llama.feed_forward_length"), "llama.feed_forward_length", path);
-  c.max_position_embeddings = int32_t(std::min<int64_t>(gguf.get_int("llama.context_length", 2048), INT32_MAX));
-  c.rms_norm_eps = float(gguf.get_float("llama.attention.layer_norm_rms_epsilon", 1e-5));
-  c.rope_theta = gguf.get_float("llama.rope.freq_base", 10000.0);
-  // llama.cpp's converter undoes HF's Q/K permutation, so GGUF uses interleaved pairs.
+  const auto key = [&](const char* name) { return arch + "." + name; };
+  c.architecture = arch;
+  c.hidden_size = positive(gguf.get_int(key("embedding_length")), key("embedding_length").c_str(), path);
+  c.n_layers = positive(gguf.get_int(key("block_count")), key("block_count").c_str(), path);
+  c.n_heads = positive(gguf.get_int(key("attention.head_count")), key("attention.head_count").c_str(), path);
+  c.n_kv_heads = positive(gguf.get_int(key("attention.head_count_kv"), c.n_heads), key("attention.head_count_kv").c_str(), path);
+  c.head_dim = positive(gguf.get_int(key("attention.key_length"), c.hidden_size / c.n_heads), key("attention.key_length").c_str(), path);
+  c.intermediate_size = positive(gguf.get_int(key("feed_forward_length")), key("feed_forward_length").c_str(), path);
+  c.max_position_embeddings = int32_t(std::min<int64_t>(gguf.get_int(key("context_length"), 2048), INT32_MAX));
+  c.rms_norm_eps = float(gguf.get_float(key("attention.layer_norm_rms_epsilon"), 1e-5));
+  c.rope_theta = gguf.get_float(key("rope.freq_base"), 10000.0);
+  // llama.cpp's converter undoes HF's Q/K permutation for llama, and Llama 4
+  // already rotates (2i, 2i+1) pairs, so GGUF uses interleaved pairs.
   c.rope_style = RopeStyle::Interleaved;
   c.tensor_prefix = "blk.";
   c.lm_head_name = "output.weight";
   c.tie_word_embeddings = gguf.find_tensor("output.weight") == nullptr;
 
-  if (gguf.has("llama.vocab_size")) {
-    c.vocab_size = positive(gguf.get_int("llama.vocab_size"), "llama.vocab_size", path);
+  if (gguf.has(key("vocab_size"))) {
+    c.vocab_size = positive(gguf.get_int(key("vocab_size")), key("vocab_size").c_str(), path);
   } else if (const GgufTensor* embd = gguf.find_tensor("token_embd.weight"); embd != nullptr && embd->shape.size() == 2) {
     c.vocab_size = positive(embd->shape[0], "token_embd.weight rows", path);
   } else {
-    throw Error(path + ": missing llama.vocab_size and token_embd.weight");
+    throw Error(path + ": missing " + key("vocab_size") + " and token_embd.weight");
   }
 
-  int64_t rope_dim = gguf.get_int("llama.rope.dimension_count", c.head_dim);
+  int64_t rope_dim = gguf.get_int(key("rope.dimension_count"), c.head_dim);
   if (rope_dim != c.head_dim) {
-    throw Error(path + ": llama.rope.dimension_count " + std::to_string(rope_dim) + " differs from the head size " +
-                std::to_string(c.head_dim) + "; partial RoPE is not supported");
+    throw Error(path + ": " + key("rope.dimension_count") + " " + std::to_string(rope_dim) +
+                " differs from the head size " + std::to_string(c.head_dim) + "; partial RoPE is not supported");
   }
   if (c.n_heads % c.n_kv_heads != 0 || c.head_dim % 2 != 0) {
     throw Error(path + ": invalid head counts: " + std::to_string(c.n_heads) + " heads, " +
@@ -232,6 +233,58 @@ ModelConfig parse_gguf_config(const GgufFile& gguf) {
   }
   c.moe_layer.assign(size_t(c.n_layers), false);
   c.rope_layer.assign(size_t(c.n_layers), true);
+}
+
+// Llama 4 keys as llama.cpp v0.5.0 reads them (src/models/llama4.cpp). That
+// version fixes the chunk size at 8192, the temperature floor at 8192, the
+// temperature scale at 0.1 and the NoPE interval at 4, and applies QK norm
+// unless the model has 128 experts; a nonzero attention.sliding_window only
+// switches chunked attention on. brasa writes the real values under keys that
+// llama.cpp defines (sliding_window, sliding_window_pattern,
+// temperature_length, temperature_scale) plus llama4.attention.use_qk_norm, a
+// key of brasa's own, and reads them back here with llama.cpp's fixed values
+// as defaults, so that files from llama.cpp's converter load alike.
+void parse_gguf_llama4(const GgufFile& gguf, ModelConfig& c) {
+  const std::string& path = gguf.path();
+  c.intermediate_size_mlp = c.intermediate_size;
+  c.intermediate_size = positive(gguf.get_int("llama4.expert_feed_forward_length"), "llama4.expert_feed_forward_length", path);
+  c.n_experts = positive(gguf.get_int("llama4.expert_count"), "llama4.expert_count", path);
+  c.n_experts_per_tok = positive(gguf.get_int("llama4.expert_used_count", 1), "llama4.expert_used_count", path);
+  if (c.n_experts_per_tok > c.n_experts) {
+    throw Error(path + ": llama4.expert_used_count " + std::to_string(c.n_experts_per_tok) +
+                " exceeds llama4.expert_count " + std::to_string(c.n_experts));
+  }
+
+  int32_t step = positive(gguf.get_int("llama4.interleave_moe_layer_step", 1), "llama4.interleave_moe_layer_step", path);
+  for (int32_t i = step - 1; i < c.n_layers; i += step) c.moe_layer[size_t(i)] = true;
+
+  const int64_t chunk = gguf.get_int("llama4.attention.sliding_window", 8192);
+  if (chunk < 0 || chunk > INT32_MAX) throw Error(path + ": invalid llama4.attention.sliding_window " + std::to_string(chunk));
+  c.attention_chunk_size = int32_t(chunk);
+  if (chunk > 0) {
+    // NoPE layers are the full-attention ones: every interval-th layer.
+    int32_t interval = positive(gguf.get_int("llama4.attention.sliding_window_pattern", 4),
+                                "llama4.attention.sliding_window_pattern", path);
+    for (int32_t i = 0; i < c.n_layers; ++i) c.rope_layer[size_t(i)] = (i + 1) % interval != 0;
+  }
+
+  c.floor_scale = gguf.get_float("llama4.attention.temperature_length", 8192.0);
+  c.attn_scale = gguf.get_float("llama4.attention.temperature_scale", 0.1);
+  if (c.floor_scale <= 0) throw Error(path + ": llama4.attention.temperature_length must be positive");
+  c.attn_temperature_tuning = c.attn_scale != 0.0;
+  c.use_qk_norm = gguf.get_bool("llama4.attention.use_qk_norm", c.n_experts != 128);
+}
+
+}  // namespace
+
+ModelConfig parse_gguf_config(const GgufFile& gguf) {
+  std::string arch = gguf.get_string("general.architecture");
+  if (arch != "llama" && arch != "llama4") {
+    throw Error(gguf.path() + ": unsupported GGUF architecture \"" + arch + "\" (supported: llama, llama4)");
+  }
+  ModelConfig c;
+  parse_gguf_common(gguf, arch, c);
+  if (arch == "llama4") parse_gguf_llama4(gguf, c);
   return c;
 }
 

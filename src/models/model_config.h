@@ -64,7 +64,7 @@ struct ModelConfig {
 // unknown model_type or a missing or invalid field.
 ModelConfig parse_hf_config(const nlohmann::json& config, const std::string& path);
 
-// Parses the key/values of a GGUF file of architecture "llama".
+// Parses the key/values of a GGUF file of architecture "llama" or "llama4".
 ModelConfig parse_gguf_config(const GgufFile& gguf);
 
 // RoPE inverse frequencies theta^(-2i/d) for i < head_dim / 2, with llama3

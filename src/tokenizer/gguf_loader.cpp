@@ -157,7 +157,7 @@ std::unique_ptr<BpeTokenizer> load_gguf_tokenizer(const std::string& path) {
     std::vector<std::string> regexes = gguf_pre_tokenizer_regexes(pre, known);
     if (!known) {
       throw Error(path + ": unsupported pre-tokenizer tokenizer.ggml.pre = \"" + pre +
-                  "\" (brasa knows llama-bpe, gpt-2, mpt, starcoder, refact, falcon, deepseek-llm, deepseek-coder)");
+                  "\" (brasa knows llama-bpe, llama4, gpt-4o, gpt-2, mpt, starcoder, refact, falcon, deepseek-llm, deepseek-coder)");
     }
     for (const std::string& regex : regexes) {
       spec.pre_tokenizer.add(std::make_unique<PreTokenizerRegex>(regex, path), /*keep_gaps=*/true);

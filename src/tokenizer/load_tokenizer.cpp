@@ -92,7 +92,10 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
   const TokenizerConfigFiles config = read_tokenizer_config_files(path);
   if (fs::exists(p / "tokenizer.json")) return load_hf_tokenizer_json((p / "tokenizer.json").string(), config);
   if (fs::exists(p / "tokenizer.model")) return load_tiktoken_model((p / "tokenizer.model").string(), config);
-  throw Error(path + ": no tokenizer.json or tokenizer.model in the directory");
+  // `brasa convert` writes a GGUF vocabulary beside safetensors weights when the
+  // source vocabulary (e.g. a GGUF SentencePiece one) has no Hugging Face form here.
+  if (fs::exists(p / "tokenizer.gguf")) return load_gguf_tokenizer((p / "tokenizer.gguf").string());
+  throw Error(path + ": no tokenizer.json or tokenizer.model (or tokenizer.gguf) in the directory");
 }
 
 }  // namespace brasa

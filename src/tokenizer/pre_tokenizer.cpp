@@ -159,6 +159,7 @@ std::vector<std::string> gguf_pre_tokenizer_regexes(const std::string& name, boo
   known = true;
 
   if (name == "llama-bpe" || name == "llama3" || name == "dbrx" || name == "smaug-bpe") return {kLlama3Pattern};
+  if (name == "llama4" || name == "gpt-4o") return {kO200kPattern};
   if (name == "gpt-2" || name == "mpt" || name == "olmo" || name == "jais") return {gpt2_words};
   if (name == "starcoder" || name == "refact" || name == "command-r" || name == "smollm") {
     return {R"(\p{N})", gpt2_words};
