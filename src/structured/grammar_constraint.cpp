@@ -104,6 +104,10 @@ void GrammarConstraint::accept(int32_t token) {
   }
 }
 
+void GrammarConstraint::accept_text(std::string_view text) {
+  if (!ended_ && !matcher_->accept_bytes(text)) ended_ = true;
+}
+
 bool GrammarConstraint::is_complete() const { return ended_ || matcher_->is_dead() || matcher_->must_end(); }
 
 std::unique_ptr<TokenConstraint> GrammarConstraint::clone_initial() const {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "structured/constraint.h"
@@ -57,6 +58,11 @@ class GrammarConstraint : public TokenConstraint {
   void accept(int32_t token) override;
   bool is_complete() const override;
   std::unique_ptr<TokenConstraint> clone_initial() const override;
+
+  // Advances over text that is not one token, such as the part of a token
+  // after a prefix that another constraint handled. Text the grammar rejects
+  // leaves the constraint dead, like a token the mask did not allow.
+  void accept_text(std::string_view text);
 
  private:
   std::shared_ptr<CompiledGrammar> compiled_;

@@ -20,10 +20,6 @@ using nlohmann::json;
 constexpr int64_t kMaxRepeatBound = 10000;
 constexpr int kMaxSchemaDepth = 64;
 
-// Whitespace a pythonic call list may start with, so a token such as " [" or
-// "\n[" can open it.
-constexpr int64_t kMaxLeadingSpace = 4;
-
 // Keywords that carry no constraint.
 const std::set<std::string> kAnnotations = {
     "title", "description", "default", "examples", "$schema", "$id", "$comment", "deprecated",
@@ -549,9 +545,7 @@ Grammar compile_pythonic_tool_calls(const std::vector<ForcedTool>& tools, bool p
 
   int32_t call = builder.add_rule(calls);
   int32_t list = parallel ? builder.separated(GrammarBuilder::ref(call), builder.literal(", "), 1, -1) : call;
-  int32_t leading_space = builder.repeat(builder.bytes(ByteSet{}.add(' ').add('\n')), 0, kMaxLeadingSpace);
-  int32_t root = builder.add_rule({GrammarBuilder::ref(leading_space) + builder.literal("[") + GrammarBuilder::ref(list) +
-                                   builder.literal("]")});
+  int32_t root = builder.add_rule({builder.literal("[") + GrammarBuilder::ref(list) + builder.literal("]")});
   return builder.finish(root);
 }
 

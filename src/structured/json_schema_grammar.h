@@ -76,7 +76,7 @@ struct ForcedTool {
 Grammar compile_forced_tool_calls(const std::vector<ForcedTool>& tools, bool parallel);
 
 // Compiles a pythonic call list as Llama 4 writes it, which parse_tool_calls
-// reads back: up to 4 spaces or newlines, then "[name(key=value, ...)]", or with
+// reads back: "[name(key=value, ...)]", or with
 // `parallel` several calls separated by ", ". Keywords are the properties of
 // the tool's parameters schema (in schema order, optional ones skippable, extra
 // ones as additionalProperties allows), and values are Python literals that

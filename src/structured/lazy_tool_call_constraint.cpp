@@ -51,11 +51,22 @@ void LazyToolCallConstraint::mask_pythonic_opening(std::vector<uint8_t>& allowed
   if (opening_ == nullptr) return;
   for (int32_t id : vocabulary_->tokens_containing('(')) {
     if (static_cast<size_t>(id) >= allowed.size() || allowed[id] == 0) continue;
-    const std::string& bytes = vocabulary_->token_bytes(id);
-    size_t paren = bytes.find('(');
-    size_t accepted = opening_->accepted_prefix_length(bytes);
-    if (accepted > paren && accepted < bytes.size()) allowed[id] = 0;
+    std::string_view text = opening_text(id);
+    size_t paren = text.find('(');
+    size_t accepted = opening_->accepted_prefix_length(text);
+    if (accepted > paren && accepted < text.size()) allowed[id] = 0;
   }
+}
+
+// The part of a token that goes to the pythonic grammar before a call starts.
+// Whitespace before the first visible character stays plain content, like the
+// text that parse_tool_calls keeps before a call.
+std::string_view LazyToolCallConstraint::opening_text(int32_t token) const {
+  std::string_view bytes = vocabulary_->token_bytes(token);
+  if (state_ != State::Undecided) return bytes;
+  size_t first = 0;
+  while (first < bytes.size() && is_space(bytes[first])) ++first;
+  return bytes.substr(first);
 }
 
 void LazyToolCallConstraint::mask(std::vector<uint8_t>& allowed) {
@@ -104,26 +115,24 @@ void LazyToolCallConstraint::mask(std::vector<uint8_t>& allowed) {
 void LazyToolCallConstraint::start_call(State state) {
   state_ = state;
   call_ = std::make_unique<GrammarConstraint>(state == State::JsonCall ? grammars_.json : grammars_.pythonic);
-  if (state == State::PythonicCall) {
-    for (int32_t token : opening_tokens_) call_->accept(token);
-  }
+  if (state == State::PythonicCall) call_->accept_text(opening_text_);
   opening_.reset();
-  opening_tokens_.clear();
+  opening_text_.clear();
 }
 
 void LazyToolCallConstraint::accept_pythonic_opening(int32_t token) {
   bool in_vocabulary = token >= 0 && token < vocabulary_->vocab_size();
-  const std::string* bytes = in_vocabulary ? &vocabulary_->token_bytes(token) : nullptr;
-  if (opening_ == nullptr || bytes == nullptr || bytes->empty() || !opening_->accept_bytes(*bytes)) {
+  std::string_view text = in_vocabulary ? opening_text(token) : std::string_view();
+  if (opening_ == nullptr || text.empty() || !opening_->accept_bytes(text)) {
     state_ = State::Text;
     opening_.reset();
-    opening_tokens_.clear();
+    opening_text_.clear();
     return;
   }
-  opening_tokens_.push_back(token);
+  opening_text_ += text;
   // The grammar takes a "(" only right after a tool name, so the first one
   // completes "[name(".
-  if (bytes->find('(') != std::string::npos) {
+  if (text.find('(') != std::string_view::npos) {
     start_call(State::PythonicCall);
   } else {
     state_ = State::Bracket;

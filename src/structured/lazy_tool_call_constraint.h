@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "structured/constraint.h"
@@ -59,6 +60,7 @@ class LazyToolCallConstraint : public TokenConstraint {
 
   bool opens_json_call(int32_t token) const;
   bool is_blank(int32_t token) const;
+  std::string_view opening_text(int32_t token) const;
   void mask_pythonic_opening(std::vector<uint8_t>& allowed);
   void accept_pythonic_opening(int32_t token);
   void start_call(State state);
@@ -71,7 +73,7 @@ class LazyToolCallConstraint : public TokenConstraint {
   State state_ = State::Undecided;
   std::unique_ptr<GrammarConstraint> call_;
   std::unique_ptr<GrammarMatcher> opening_;  // the pythonic grammar over the text so far, while Undecided or Bracket
-  std::vector<int32_t> opening_tokens_;      // the tokens of that text, replayed into call_ once "(" is written
+  std::string opening_text_;                 // that text from its "[" on, replayed into call_ once "(" is written
 };
 
 }  // namespace brasa

@@ -134,7 +134,7 @@ TEST(StringBodyMask, MatchesTrieWalkForPythonStrings) {
       "words": {"type": "array", "items": {"type": "string", "maxLength": 4}, "maxItems": 2}},
     "required": ["city", "words"]})");
   auto grammar = std::make_shared<const Grammar>(compile_pythonic_tool_calls({{"lookup", parameters, "tools"}}, false));
-  EXPECT_GE(compare_string_masks(grammar, 4, 30, 11), 20);
+  EXPECT_GE(compare_string_masks(grammar, 8, 30, 11), 20);
 }
 
 }  // namespace

@@ -1,0 +1,166 @@
+"""Pythonic tool calls under tool_choice "auto" through `brasa serve`.
+
+Usage: pythonic_auto_call_test.py BRASA_BINARY MODEL
+MODEL is the Llama 4 test checkpoint scout-tiny, whose weights are random. A
+logit_bias pushes the model to open a call, either with <|python_start|> or
+with "[name(" at the start of the output. From there the server must constrain
+the call, so the returned tool_calls validate against the tool's schema
+(python3-jsonschema) for every seed, streamed or not, with finish_reason
+"tool_calls".
+"""
+
+import json
+import sys
+import unittest
+
+import jsonschema
+import requests
+
+from serve_fixture import BrasaServer
+
+BINARY, MODEL = sys.argv[1], sys.argv[2]
+SERVER = None
+
+# Llama 4 token ids (the tiktoken file of scout-tiny): the special token
+# <|python_start|>, and the ordinary tokens "[count" and "(".
+PYTHON_START = 200016
+BRACKET_COUNT = 73974
+OPEN_PAREN = 20
+
+WEATHER_PARAMETERS = {
+    "type": "object",
+    "properties": {
+        "location": {"type": "string", "minLength": 1, "maxLength": 12},
+        "unit": {"enum": ["celsius", "fahrenheit"]},
+        "days": {"type": "integer", "minimum": 1, "maximum": 14},
+    },
+    "required": ["location"],
+    "additionalProperties": False,
+}
+# "count" is named after a single Llama 4 token, "[count", so a bias on two
+# tokens can open the bare form "[count(".
+COUNT_PARAMETERS = {
+    "type": "object",
+    "properties": {"text": {"type": "string", "maxLength": 10}, "unique": {"type": "boolean"}},
+    "required": ["text"],
+    "additionalProperties": False,
+}
+TOOLS = [
+    {"type": "function", "function": {"name": "get_weather", "description": "Get the weather in a city.",
+                                      "parameters": WEATHER_PARAMETERS}},
+    {"type": "function", "function": {"name": "count", "description": "Count the words of a text.",
+                                      "parameters": COUNT_PARAMETERS}},
+]
+SCHEMAS = {"get_weather": WEATHER_PARAMETERS, "count": COUNT_PARAMETERS}
+QUESTION = [{"role": "user", "content": "What's the weather in London, and how many words are in this question?"}]
+
+
+def request_body(seed, logit_bias, **extra):
+    """Returns a chat request with the tools, tool_choice "auto", and the given logit_bias by token id."""
+    model = requests.get(SERVER.base + "/v1/models").json()["data"][0]["id"]
+    return {"model": model, "messages": QUESTION, "tools": TOOLS, "tool_choice": "auto", "temperature": 1.0,
+            "seed": seed, "max_tokens": 160, "logit_bias": {str(k): v for k, v in logit_bias.items()}, **extra}
+
+
+def chat(body):
+    reply = requests.post(SERVER.base + "/v1/chat/completions", json=body, timeout=300)
+    if reply.status_code != 200:
+        raise AssertionError(f"status {reply.status_code}: {reply.text}")
+    return reply.json()["choices"][0]
+
+
+def chat_stream(body):
+    """Returns the content, tool calls and finish_reason assembled from a streamed response."""
+    reply = requests.post(SERVER.base + "/v1/chat/completions", json={**body, "stream": True}, stream=True, timeout=300)
+    if reply.status_code != 200:
+        raise AssertionError(f"status {reply.status_code}: {reply.text}")
+    content, calls, finish_reason = "", [], None
+    for raw_line in reply.iter_lines():
+        line = raw_line.decode("utf-8")
+        if not line.startswith("data: ") or line == "data: [DONE]":
+            continue
+        choice = json.loads(line[len("data: "):])["choices"][0]
+        content += choice["delta"].get("content") or ""
+        for call in choice["delta"].get("tool_calls", []):
+            if call["index"] == len(calls):
+                calls.append({"name": call["function"]["name"], "arguments": ""})
+            calls[call["index"]]["arguments"] += call["function"].get("arguments", "")
+        if choice["finish_reason"] is not None:
+            finish_reason = choice["finish_reason"]
+    return content, calls, finish_reason
+
+
+class PythonicAutoCallTest(unittest.TestCase):
+    def check_calls(self, calls, where):
+        """Checks that each call names a tool and that its arguments validate against that tool's schema."""
+        self.assertTrue(calls, where)
+        for call in calls:
+            self.assertIn(call["name"], SCHEMAS, where)
+            jsonschema.validate(json.loads(call["arguments"]), SCHEMAS[call["name"]])
+
+    def test_python_start_opens_a_constrained_call(self):
+        for seed in range(8):
+            with self.subTest(seed=seed):
+                body = request_body(seed, {PYTHON_START: 100}, parallel_tool_calls=seed % 2 == 0)
+                choice = chat(body)
+                self.assertEqual(choice["finish_reason"], "tool_calls", choice)
+                calls = [call["function"] for call in choice["message"]["tool_calls"]]
+                self.check_calls(calls, choice)
+                self.assertFalse(choice["message"].get("content"), choice)
+
+                # The same seed streamed gives the same calls.
+                content, streamed, finish_reason = chat_stream(body)
+                self.assertEqual(finish_reason, "tool_calls")
+                self.assertEqual(content, "", "call syntax leaked into content")
+                self.check_calls(streamed, streamed)
+                self.assertEqual(streamed, [{"name": c["name"], "arguments": c["arguments"]} for c in calls])
+
+    def check_bracket_outcome(self, content, calls, finish_reason, where):
+        """Checks one output of the bracket test; returns 1 when it is a bare call list, else 0."""
+        if finish_reason == "tool_calls" and (content or "").strip():
+            # A list written after plain text is parsed but was not
+            # constrained, so its arguments are not checked.
+            return 0
+        if finish_reason == "tool_calls":
+            self.assertEqual(len(calls), 1, where)
+            self.check_calls(calls, where)
+            return 1
+        self.assertIn(finish_reason, ("stop", "length"), where)
+        self.assertEqual(calls, [], where)
+        return 0
+
+    def test_bracket_name_paren_opens_a_constrained_call(self):
+        # The biases make "[count" likely first, and the penalties on repeated
+        # tokens then make "(" likely next, so about a third of the outputs
+        # start with "[count(". The others write text such as "([count[count"
+        # that must stay plain content. scout-tiny's weights are fixed, so the
+        # outcome of each seed is too.
+        bias = {BRACKET_COUNT: 21.8, OPEN_PAREN: 20}
+        penalties = {"presence_penalty": 2.0, "frequency_penalty": 2.0, "parallel_tool_calls": False}
+        n_calls = 0
+        for seed in (0, 3):
+            body = {**request_body(seed, bias, n=8, **penalties), "max_tokens": 64}
+            reply = requests.post(SERVER.base + "/v1/chat/completions", json=body, timeout=300)
+            self.assertEqual(reply.status_code, 200, reply.text)
+            for choice in reply.json()["choices"]:
+                calls = [call["function"] for call in choice["message"].get("tool_calls", [])]
+                where = (seed, choice)
+                n_calls += self.check_bracket_outcome(choice["message"].get("content"), calls, choice["finish_reason"], where)
+        self.assertGreaterEqual(n_calls, 2)
+
+        n_streamed_calls = 0
+        for seed in range(8):
+            body = {**request_body(seed, bias, **penalties), "max_tokens": 64}
+            content, calls, finish_reason = chat_stream(body)
+            n_streamed_calls += self.check_bracket_outcome(content, calls, finish_reason, (seed, content, calls))
+        self.assertGreaterEqual(n_streamed_calls, 1)
+
+if __name__ == "__main__":
+    SERVER = BrasaServer(BINARY, MODEL)
+    try:
+        result = unittest.main(argv=[sys.argv[0], "-v"], exit=False).result
+    finally:
+        status = SERVER.stop()
+    if status != 0:
+        print(f"brasa serve exited with {status} after SIGTERM")
+    sys.exit(0 if result.wasSuccessful() and status == 0 else 1)
