@@ -40,6 +40,9 @@ TOP_N = 5
 # the bounds of tests/models/golden_logits_test.cpp: brasa runs the reference's
 # math in F32, and the BF16 and FP8 bound also admits kernels that round
 # activations to BF16.
+# NOTE: a backend that rounds activations can flip a near-tied expert choice
+# (router logits within about 1e-3 of each other occur in these prompts), which
+# moves the logprobs of that position far past these bounds.
 TOLERANCE_FRACTION = {"f32": 1e-3, "bf16": 5e-3, "fp8": 5e-3}[DTYPE]
 
 # The o200k pre-tokenizer pattern that Meta's Llama 4 tiktoken tokenizer uses.
@@ -59,8 +62,8 @@ SPECIAL_TOKENS = {
 }
 BOS_ID = SPECIAL_TOKENS["<|begin_of_text|>"]
 
-# About 330 tokens of plain English with digits and punctuation, so the prompt
-# spans ten or more 32-token attention chunks.
+# About 310 tokens of plain English with digits and punctuation, so the prompt
+# spans ten 32-token attention chunks.
 PROMPT_TEXT = (
     "The lighthouse keeper climbed the spiral stairs at dusk, counting each of the 114 iron steps as his father had "
     "taught him. At the top, he wiped salt from the glass, trimmed the wick, and checked the clockwork that turned "
@@ -217,8 +220,12 @@ class EchoLogprobsTest(unittest.TestCase):
             values = sorted(top.values(), reverse=True)
             for rank, (value, reference_value) in enumerate(zip(values, expected["top_logprobs"])):
                 self.assertLessEqual(abs(value - reference_value), expected["tolerance"], f"{where}, rank {rank + 1}")
+        # Each piece is one of the ids that can rank in the top 5 once logprobs
+        # move by the tolerance, and its value is that id's reference logprob.
+        fifth = expected["top_logprobs"][TOP_N - 1]
+        contenders = np.flatnonzero(expected["row"] >= fifth - 2 * expected["tolerance"])
         for piece, value in top.items():
-            candidates = [i for i in expected["top_ids"] if self.pieces.get(i, piece) == piece]
+            candidates = [i for i in contenders if self.pieces.get(int(i), piece) == piece]
             self.assertTrue(candidates, f"{where}: '{piece}' is not among the reference's top tokens")
             errors = [abs(value - float(expected["row"][i])) for i in candidates]
             self.assertLessEqual(min(errors), expected["tolerance"], f"{where}: '{piece}'")
