@@ -46,6 +46,10 @@ struct BenchResult {
   double tokens_per_second = 0.0;
   std::string bound;        // "compute" or "memory"
   double limit_seconds = 0.0;  // the time the bound allows
+  // Compute-bound phases only: the peak path that set limit_seconds, and the
+  // time at the F32 FMA peak, so a faster path cannot hide a low F32 fraction.
+  const char* peak_path = "";
+  double fma_limit_seconds = 0.0;
 };
 
 // Bytes of the checkpoint's weight files: the .gguf file, or every
@@ -122,6 +126,7 @@ struct WorkModel {
   double matmul_params = 0.0;  // active parameters multiplied once per token
   double head_params = 0.0;    // output head, multiplied once per logits row
   double bytes_per_param = 0.0;
+  DType weight_type = DType::BF16;  // the type that sets the matmul peak
   int32_t n_heads = 0;         // query heads, 0 when unknown
   int32_t head_dim = 0;
   int32_t n_global_layers = 0;
@@ -134,6 +139,10 @@ WorkModel make_work_model(const Model& model, double weight_bytes) {
   WorkModel work;
   work.matmul_params = double(info.n_active_params);
   work.bytes_per_param = weight_bytes / double(std::max<int64_t>(1, info.n_params));
+  // NOTE: inferred from the bytes per parameter, because Model does not
+  // expose its weight types. Every type of 2 bytes or fewer (BF16, F16, FP8,
+  // Q8_0, Q4_0) takes the same prefill path, so only F32 needs telling apart.
+  work.weight_type = work.bytes_per_param > 3.0 ? DType::F32 : DType::BF16;
   work.head_dim = info.kv.head_dim;
   work.n_global_layers = info.kv.n_global_layers;
   work.n_local_layers = info.kv.n_local_layers;
@@ -190,7 +199,10 @@ BenchResult run_prefill(Model& model, int32_t length, const WorkModel& work, con
   result.bound = "compute";
   const double flops = 2.0 * work.matmul_params * length + 2.0 * work.head_params +
                        4.0 * work.n_heads * work.head_dim * attended_positions(work, 0, length);
-  result.limit_seconds = limits.peak_flops > 0 ? flops / limits.peak_flops : 0.0;
+  const MatmulPeak peak = matmul_peak(limits, work.weight_type, length);
+  result.peak_path = peak.path;
+  result.limit_seconds = peak.flops > 0 ? flops / peak.flops : 0.0;
+  result.fma_limit_seconds = limits.peak_flops > 0 ? flops / limits.peak_flops : 0.0;
   return result;
 }
 
@@ -238,16 +250,20 @@ BenchResult run_decode(Model& model, int32_t batch, const BenchOptions& options,
 
 void print_table(const std::string& model_name, double weight_bytes, const ModelInfo& info,
                  const MachineLimits& limits, int threads, const std::vector<BenchResult>& results) {
-  std::printf("machine: read bandwidth %.1f GB/s, peak %.1f GFLOP/s (%s, %d threads)\n",
-              limits.read_bytes_per_second / 1e9, limits.peak_flops / 1e9, limits.isa, threads);
+  std::printf("machine: read bandwidth %.1f GB/s, kernels %s, %d threads\n", limits.read_bytes_per_second / 1e9,
+              limits.isa, threads);
+  std::printf("peak GFLOP/s: f32-fma %.1f, bf16-dot %.1f, amx-bf16 %.1f\n", limits.peak_flops / 1e9,
+              limits.peak_flops_bf16_dot / 1e9, limits.peak_flops_amx_bf16 / 1e9);
   std::printf("model: %s, %.3f B params (%.3f B active), weight files %.2f GB\n\n", model_name.c_str(),
               double(info.n_params) / 1e9, double(info.n_active_params) / 1e9, weight_bytes / 1e9);
-  std::printf("%-8s %8s %6s %12s %12s %8s %9s\n", "phase", "tokens", "batch", "tokens/s", "ms/step", "bound",
-              "of limit");
+  std::printf("%-8s %8s %6s %12s %12s %8s %9s %9s %13s\n", "phase", "tokens", "batch", "tokens/s", "ms/step",
+              "bound", "peak path", "of limit", "of f32 peak");
   for (const BenchResult& r : results) {
     const double fraction = r.limit_seconds / r.seconds;
-    std::printf("%-8s %8d %6d %12.2f %12.2f %8s %8.1f%%\n", r.phase.c_str(), r.tokens, r.batch, r.tokens_per_second,
-                r.seconds * 1e3, r.bound.c_str(), 100.0 * fraction);
+    std::printf("%-8s %8d %6d %12.2f %12.2f %8s %9s %8.1f%%", r.phase.c_str(), r.tokens, r.batch,
+                r.tokens_per_second, r.seconds * 1e3, r.bound.c_str(), r.peak_path, 100.0 * fraction);
+    if (r.fma_limit_seconds > 0) std::printf(" %12.1f%%", 100.0 * r.fma_limit_seconds / r.seconds);
+    std::printf("\n");
   }
 }
 
@@ -256,6 +272,8 @@ void print_json(const std::string& model_name, double weight_bytes, const ModelI
   nlohmann::json out;
   out["machine"] = {{"read_bytes_per_second", limits.read_bytes_per_second},
                     {"peak_flops", limits.peak_flops},
+                    {"peak_flops_bf16_dot", limits.peak_flops_bf16_dot},
+                    {"peak_flops_amx_bf16", limits.peak_flops_amx_bf16},
                     {"isa", limits.isa},
                     {"threads", threads}};
   out["model"] = {{"name", model_name},
@@ -271,7 +289,9 @@ void print_json(const std::string& model_name, double weight_bytes, const ModelI
                               {"tokens_per_second", r.tokens_per_second},
                               {"bound", r.bound},
                               {"limit_seconds_per_step", r.limit_seconds},
-                              {"fraction_of_limit", r.limit_seconds / r.seconds}});
+                              {"fraction_of_limit", r.limit_seconds / r.seconds},
+                              {"peak_path", r.peak_path},
+                              {"fraction_of_f32_fma_peak", r.fma_limit_seconds / r.seconds}});
   }
   std::printf("%s\n", out.dump(2).c_str());
 }

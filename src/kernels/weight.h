@@ -17,6 +17,9 @@ struct Weight {
   const void* data = nullptr;
   size_t row_stride_bytes = 0;         // bytes from one row to the next
   const float* row_scale = nullptr;    // F8_E4M3 only: value = fp8 * row_scale[row]
+  // Multiply with F32 activations even where the backend would round them to
+  // BF16 or int8, because a discrete choice follows (the MoE router's top-k).
+  bool exact_activations = false;
 
   const uint8_t* row(int64_t r) const { return static_cast<const uint8_t*>(data) + size_t(r) * row_stride_bytes; }
   size_t bytes() const { return size_t(rows) * row_stride_bytes; }

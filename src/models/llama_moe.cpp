@@ -18,7 +18,11 @@ void LlamaModel::moe(const LayerWeights& w, int64_t n_tokens, const float* x, fl
 
   // 1. Router logits and the top-k choice per token (ties go to the lower expert id).
   float* logits = scratch(router_logits_, size_t(n_tokens * n_experts));
-  backend_.matmul(w.router, x, n_tokens, logits);
+  // Rounded activations could flip a near-tied top-k choice, which changes
+  // the token's output far more than the rounding itself.
+  Weight router = w.router;
+  router.exact_activations = true;
+  backend_.matmul(router, x, n_tokens, logits);
 
   auto& by_expert = expert_assignments_;
   by_expert.resize(static_cast<size_t>(n_experts));

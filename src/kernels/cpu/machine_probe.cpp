@@ -58,37 +58,52 @@ double measure_read_bandwidth(ThreadPool& pool) {
   return sink.load() == 0 ? 0.0 : best;
 }
 
-double measure_peak_flops(ThreadPool& pool, const std::string& isa) {
-  float (*loop)(int64_t) = nullptr;
-  double flops_per_iteration = 0.0;
-  if (isa == "avx512") {
-    loop = fma_loop_avx512;
-    flops_per_iteration = 16.0 * 16 * 2;
-  } else if (isa == "avx2") {
-    loop = fma_loop_avx2;
-    flops_per_iteration = 12.0 * 8 * 2;
-  } else {
-    return 0.0;  // the scalar backend has no vector peak to compare with
-  }
-
-  constexpr int64_t kIterations = 20'000'000;
+// Runs `loop` on every thread and returns the best rate over kRepeats runs.
+double measure_loop_flops(ThreadPool& pool, float (*loop)(int64_t), double flops_per_iteration, int64_t iterations) {
   std::atomic<float> sink{0.0f};
   double best = 0.0;
   for (int repeat = 0; repeat < kRepeats; ++repeat) {
     const auto start = std::chrono::steady_clock::now();
-    pool.run([&](int, int) { sink = sink + loop(kIterations); });
-    best = std::max(best, flops_per_iteration * double(kIterations) * pool.size() / seconds_since(start));
+    pool.run([&](int, int) { sink = sink + loop(iterations); });
+    best = std::max(best, flops_per_iteration * double(iterations) * pool.size() / seconds_since(start));
   }
   return best;
 }
 
+bool has_kernel_set(const char* isa) { return find_cpu_kernels(isa) != nullptr; }
+
 }  // namespace
+
+MatmulPeak matmul_peak(const MachineLimits& limits, DType weight_type, int64_t n_tokens) {
+  const std::string isa = limits.isa;
+  const bool amx_type = weight_type == DType::BF16 || weight_type == DType::F8_E4M3 ||
+                        weight_type == DType::F16 || weight_type == DType::Q8_0 || weight_type == DType::Q4_0;
+  // The same choices as the kernel sets in kernel_dispatch.cpp.
+  const bool bf16_dot_set = isa == "amx" || isa == "avx512-bf16";
+  if (isa == "amx" && amx_type && n_tokens >= 16) return {limits.peak_flops_amx_bf16, "amx-bf16"};
+  if (bf16_dot_set && weight_type == DType::F8_E4M3 && n_tokens < 16) return {limits.peak_flops_bf16_dot, "bf16-dot"};
+  return {limits.peak_flops, "f32-fma"};
+}
 
 MachineLimits measure_machine_limits(ThreadPool& pool) {
   MachineLimits limits;
   limits.isa = best_cpu_kernels().isa;
   limits.read_bytes_per_second = measure_read_bandwidth(pool);
-  limits.peak_flops = measure_peak_flops(pool, limits.isa);
+
+  constexpr int64_t kIterations = 20'000'000;
+  if (has_kernel_set("avx512")) {
+    limits.peak_flops = measure_loop_flops(pool, fma_loop_avx512, 16.0 * 16 * 2, kIterations);
+  } else if (has_kernel_set("avx2")) {
+    limits.peak_flops = measure_loop_flops(pool, fma_loop_avx2, 12.0 * 8 * 2, kIterations);
+  }
+  // The scalar backend has no vector peak to compare with, so it reports 0.
+  if (has_kernel_set("avx512-bf16")) {
+    limits.peak_flops_bf16_dot = measure_loop_flops(pool, bf16_dot_loop_avx512, 16.0 * 32 * 2, kIterations);
+  }
+  if (has_kernel_set("amx")) {
+    // 4 tdpbf16ps of 16 x 16 x 32 multiply-adds each; fewer iterations, since each is 64 times the work.
+    limits.peak_flops_amx_bf16 = measure_loop_flops(pool, amx_bf16_loop, 4.0 * 16 * 16 * 32 * 2, kIterations / 16);
+  }
   return limits;
 }
 

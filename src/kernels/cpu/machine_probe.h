@@ -1,20 +1,40 @@
 #pragma once
 
+#include <cstdint>
+
+#include "core/dtype.h"
+
 namespace brasa {
 
 class ThreadPool;
 
 // Measured limits of this machine, for reporting how close a run comes to them.
+// Each peak counts 2 FLOPs per multiply-add and is 0 where the path is absent.
 struct MachineLimits {
   double read_bytes_per_second = 0.0;  // all pool threads streaming one large buffer
-  double peak_flops = 0.0;             // multiply-adds at the best vector width, 2 FLOPs each
-  const char* isa = "scalar";          // the kernel set that peak_flops used
+  double peak_flops = 0.0;             // F32 FMA at the best vector width
+  double peak_flops_bf16_dot = 0.0;    // AVX512-BF16 vdpbf16ps
+  double peak_flops_amx_bf16 = 0.0;    // AMX tdpbf16ps, tile unit only
+  const char* isa = "scalar";          // the kernel set that the backend uses
 };
 
-// Runs the two microbenchmarks with every thread of `pool`, in about a second.
+// The peak that bounds a matmul of this weight type and token count in the
+// kernel set limits.isa, and the name of that path ("f32-fma", "bf16-dot",
+// "amx-bf16"). Q8_0 and Q4_0 below the AMX threshold multiply int8 with VNNI,
+// whose peak is not measured, so they report the F32 FMA peak.
+// NOTE: the AMX peak counts the tile unit alone. A matmul also loads tiles,
+// and with split activations it runs two tdpbf16ps per product, so about
+// half of this peak bounds what the matmul can reach.
+struct MatmulPeak {
+  double flops = 0.0;
+  const char* path = "f32-fma";
+};
+MatmulPeak matmul_peak(const MachineLimits& limits, DType weight_type, int64_t n_tokens);
+
+// Runs the microbenchmarks with every thread of `pool`, in about two seconds.
 // Read bandwidth streams a 512 MiB buffer, far larger than any last-level cache;
-// peak uses independent FMA chains that never touch memory. Each keeps its best
-// of several runs.
+// the peaks use independent multiply-add chains that never touch memory. Each
+// keeps its best of several runs.
 MachineLimits measure_machine_limits(ThreadPool& pool);
 
 }  // namespace brasa

@@ -1,6 +1,8 @@
 #include "kernels/cpu/matmul_tiling.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <new>
 
 #include "core/thread_pool.h"
 
@@ -13,6 +15,13 @@ constexpr int64_t kTokenBlockBytes = 512 * 1024;
 
 // Rows handed out together, so each thread's range starts on a full tile.
 constexpr int64_t kRowGroup = 16;
+
+// A growable 64-byte aligned buffer, freed when its thread exits.
+struct AlignedBuffer {
+  void* data = nullptr;
+  size_t size = 0;
+  ~AlignedBuffer() { std::free(data); }
+};
 
 }  // namespace
 
@@ -37,6 +46,25 @@ void run_tiled_matmul(const Weight& w, const void* activations, int64_t n_tokens
       }
     }
   });
+}
+
+void run_parallel(ThreadPool& pool, int64_t n, RangeTask task, const void* context) {
+  pool.parallel_for(n, [&](int64_t begin, int64_t end) { task(context, begin, end); });
+}
+
+void* matmul_thread_scratch(ScratchSlot slot, size_t bytes) {
+  thread_local AlignedBuffer buffers[size_t(ScratchSlot::Count)];
+  AlignedBuffer& buffer = buffers[size_t(slot)];
+  if (buffer.size < bytes) {
+    std::free(buffer.data);
+    buffer.data = nullptr;
+    buffer.size = 0;
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    buffer.data = std::aligned_alloc(64, rounded);
+    if (buffer.data == nullptr) throw std::bad_alloc();
+    buffer.size = rounded;
+  }
+  return buffer.data;
 }
 
 }  // namespace brasa

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/weight.h"
@@ -19,5 +20,17 @@ using MatmulTile = void (*)(const Weight& w, int64_t row, int n_rows, const void
 // so a weight row loaded once serves every token of a tile.
 void run_tiled_matmul(const Weight& w, const void* activations, int64_t n_tokens, float* y, ThreadPool& pool,
                       MatmulTile tile, int tile_rows, int tile_tokens);
+
+// Work on items [begin, end) with the shared state in context.
+using RangeTask = void (*)(const void* context, int64_t begin, int64_t end);
+
+// Splits items [0, n) over the pool. The SIMD files call this instead of
+// ThreadPool::parallel_for, whose std::function they must not instantiate.
+void run_parallel(ThreadPool& pool, int64_t n, RangeTask task, const void* context);
+
+// Scratch that belongs to the calling thread, 64-byte aligned and reused across
+// calls. Each slot is a separate buffer; its contents are undefined on return.
+enum class ScratchSlot { Activations, WeightPanel, Count };
+void* matmul_thread_scratch(ScratchSlot slot, size_t bytes);
 
 }  // namespace brasa

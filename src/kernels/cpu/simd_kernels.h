@@ -20,6 +20,15 @@ void matmul_avx512_float_decode(const Weight& w, const float* x, int64_t n_token
 // VNNI int8 dot products, as llama.cpp does. The result equals an exact matmul
 // with dequantize_activations(x) up to F32 rounding.
 void matmul_q8_vnni_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+// BF16 and F8_E4M3 only: splits each activation into two BF16 parts and
+// multiplies with vdpbf16ps; E4M3 converts to BF16 exactly. Needs AVX512-VBMI as well.
+void matmul_bf16_dot_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+// AMX BF16 tiles for the weight types amx_matmul_supports: activations are
+// split into two BF16 parts, and weights are rounded to BF16 (exact for BF16
+// and E4M3 weights). Call only in
+// a process that has been granted AMX tile data and on a CPU with AVX512-VBMI.
+bool amx_matmul_supports(DType dtype);
+void matmul_amx(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 void attention_avx512(const AttentionArgs& args, ThreadPool& pool);
 void rms_norm_row_avx512(const float* x, const float* weight, int64_t dim, float eps, float* out);
 void swiglu_avx512(const float* gate, const float* up, int64_t n, float* out);
@@ -34,6 +43,10 @@ void add_avx2(float* x, const float* y, int64_t n);
 // Runs `iterations` rounds of independent FMAs (16 x 16 lanes for AVX-512,
 // 12 x 8 lanes for AVX2) and returns a sum of the results.
 float fma_loop_avx512(int64_t iterations);
+// The same with vdpbf16ps (2 multiply-adds per F32 lane), and with tdpbf16ps
+// on four 16 x 16 accumulator tiles (16 x 16 x 32 multiply-adds each).
+float bf16_dot_loop_avx512(int64_t iterations);
+float amx_bf16_loop(int64_t iterations);
 float fma_loop_avx2(int64_t iterations);
 
 }  // namespace brasa
