@@ -42,8 +42,8 @@ struct StringSyntax {
   bool operator==(const StringSyntax&) const = default;
 };
 
-// Marks an element position where a matcher stack rests inside the body of a
-// quoted string, at a character boundary. From there the stack matches
+// A mark on an element position where a matcher stack rests inside the body of
+// a quoted string, at a character boundary. From there the stack matches
 // min_left to max_left more characters of string_syntaxes[syntax], then the
 // closing quote. The token mask takes a fast path at such positions (see
 // string_body_mask.h) instead of walking the vocabulary trie.

@@ -350,8 +350,8 @@ class SchemaCompiler {
     return builder_.add_rule({builder_.literal("[") + GrammarBuilder::ref(list) + builder_.literal("]")});
   }
 
-  // How the members of an object are written: in a JSON object or dict
-  // literal, or as the keyword arguments of a pythonic call.
+  // The layout of an object's members: in a JSON object or dict literal, or as
+  // the keyword arguments of a pythonic call.
   struct MemberSyntax {
     std::string open;       // before the first member
     std::string close;      // after the last member
@@ -541,7 +541,7 @@ Grammar compile_pythonic_tool_calls(const std::vector<ForcedTool>& tools, bool p
     int32_t arguments = compiler.compile_keyword_arguments(tool.parameters, "tool" + std::to_string(i), tool.path);
     calls.push_back(builder.literal(tool.name + "(") + GrammarBuilder::ref(arguments));
   }
-  if (calls.empty()) throw SchemaError("tools", "no tool name can be written as a pythonic call");
+  if (calls.empty()) throw SchemaError("tools", "no tool name can be written as a pythonic call: names must start with a letter or '_'");
 
   int32_t call = builder.add_rule(calls);
   int32_t list = parallel ? builder.separated(GrammarBuilder::ref(call), builder.literal(", "), 1, -1) : call;

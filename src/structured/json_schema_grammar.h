@@ -78,10 +78,10 @@ Grammar compile_forced_tool_calls(const std::vector<ForcedTool>& tools, bool par
 // Compiles a pythonic call list as Llama 4 writes it, which parse_tool_calls
 // reads back: "[name(key=value, ...)]", or with
 // `parallel` several calls separated by ", ". Keywords are the properties of
-// the tool's parameters schema (in schema order, optional ones skippable, extra
-// ones as additionalProperties allows), and values are Python literals that
-// validate against the property schemas: strings in either quote style,
-// numbers, True/False/None, lists and dicts. The arguments schema must be an
+// the tool's parameters schema, in schema order. Optional ones may be left
+// out, and extra ones are written as additionalProperties allows. Values are
+// Python literals that validate against the property schemas: strings in
+// either quote style, numbers, True/False/None, lists and dicts. The arguments schema must be an
 // object schema, and a required property must be a Python identifier. Tools
 // whose names do not start with a letter or '_' are left out. Throws
 // SchemaError when no tool is left or a schema cannot be enforced.

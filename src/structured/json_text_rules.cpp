@@ -278,8 +278,8 @@ int32_t JsonTextRules::keyword_excluding(const std::set<std::string>& names) {
   return name_excluding(names, "", first, rest, "=", false);
 }
 
-// open, then a name of `first` and `rest` bytes that is none of `names`, then
-// close. The rule follows a trie of the names and leaves it at the first byte
+// open, then a name of `first` and `rest` bytes that differs from every one
+// of `names`, then close. The rule follows a trie of the names and leaves it at the first byte
 // that no name continues with.
 int32_t JsonTextRules::name_excluding(const std::set<std::string>& names, const std::string& open, const ByteSet& first,
                                       const ByteSet& rest, const std::string& close, bool allow_empty) {

@@ -13,7 +13,7 @@
 
 namespace brasa {
 
-// How values are written. Json: compact JSON text. Python: Python literals as
+// The syntax values are written in. Json: compact JSON text. Python: Python literals as
 // in a pythonic tool call, with True/False/None, strings in either quote
 // style, and ", " and ": " between items.
 enum class LiteralSyntax { Json, Python };

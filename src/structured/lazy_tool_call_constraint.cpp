@@ -10,12 +10,31 @@ bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; 
 
 // Clears every entry of `allowed` except those of `ids`, which keep their value.
 void keep_only(std::vector<uint8_t>& allowed, const std::vector<int32_t>& ids) {
-  std::vector<uint8_t> kept;
-  for (int32_t id : ids) kept.push_back(id >= 0 && static_cast<size_t>(id) < allowed.size() ? allowed[id] : 0);
+  std::vector<uint8_t> values;
+  for (int32_t id : ids) values.push_back(id >= 0 && static_cast<size_t>(id) < allowed.size() ? allowed[id] : 0);
   std::fill(allowed.begin(), allowed.end(), 0);
   for (size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] >= 0 && static_cast<size_t>(ids[i]) < allowed.size()) allowed[ids[i]] = kept[i];
+    if (ids[i] >= 0 && static_cast<size_t>(ids[i]) < allowed.size()) allowed[ids[i]] = values[i];
   }
+}
+
+bool opens_with_brace(const std::string& bytes) {
+  for (char c : bytes) {
+    if (!is_space(c)) return c == '{';
+  }
+  return false;
+}
+
+// The tokens whose first visible character is '{', computed once per vocabulary.
+const std::vector<int32_t>& json_openers(const VocabularyIndex& vocabulary) {
+  auto compute = [&]() -> std::shared_ptr<const void> {
+    auto ids = std::make_shared<std::vector<int32_t>>();
+    for (int32_t id = 0; id < vocabulary.vocab_size(); ++id) {
+      if (opens_with_brace(vocabulary.token_bytes(id))) ids->push_back(id);
+    }
+    return ids;
+  };
+  return *std::static_pointer_cast<const std::vector<int32_t>>(vocabulary.derived("json-call-openers", compute));
 }
 
 }  // namespace
@@ -38,10 +57,7 @@ bool LazyToolCallConstraint::is_blank(int32_t token) const {
 
 bool LazyToolCallConstraint::opens_json_call(int32_t token) const {
   if (grammars_.json == nullptr || token < 0 || token >= vocabulary_->vocab_size()) return false;
-  for (char c : vocabulary_->token_bytes(token)) {
-    if (!is_space(c)) return c == '{';
-  }
-  return false;
+  return opens_with_brace(vocabulary_->token_bytes(token));
 }
 
 // Clears the tokens that would write the "(" of "[name(" and then text the
@@ -101,12 +117,14 @@ void LazyToolCallConstraint::mask(std::vector<uint8_t>& allowed) {
       break;
   }
 
-  // Undecided: a token that opens a JSON call must be one the JSON grammar accepts.
+  // Undecided: a token that opens a JSON call must be one the JSON grammar
+  // accepts, apart from the whitespace before its '{'.
   if (grammars_.json != nullptr) {
-    std::vector<uint8_t> json_allowed(allowed.size(), 1);
-    GrammarConstraint(grammars_.json).mask(json_allowed);
-    for (size_t id = 0; id < allowed.size(); ++id) {
-      if (json_allowed[id] == 0 && opens_json_call(static_cast<int32_t>(id))) allowed[id] = 0;
+    GrammarMatcher json_start(grammars_.json->grammar());
+    for (int32_t id : json_openers(*vocabulary_)) {
+      if (static_cast<size_t>(id) >= allowed.size() || allowed[id] == 0) continue;
+      std::string_view text = opening_text(id);
+      if (json_start.accepted_prefix_length(text) < text.size()) allowed[id] = 0;
     }
   }
   mask_pythonic_opening(allowed);
@@ -171,8 +189,9 @@ void LazyToolCallConstraint::accept(int32_t token) {
     case State::Undecided:
       if (is_blank(token)) return;
       if (opens_json_call(token)) {
+        std::string_view text = opening_text(token);
         start_call(State::JsonCall);
-        call_->accept(token);
+        call_->accept_text(text);
         return;
       }
       accept_pythonic_opening(token);

@@ -24,8 +24,8 @@ struct LazyToolCallGrammars {
 //
 // A call starts in one of three ways:
 //   - the first token with visible text starts with '{' (after whitespace): the
-//     JSON form. At that point only the tokens that the JSON call grammar
-//     accepts may begin with '{'.
+//     JSON form. At that point a token that begins with '{' is allowed only
+//     when the JSON call grammar accepts its text from the '{' on.
 //   - the output so far, after leading whitespace, reads "[" + a tool name +
 //     "(" (Llama 4's pythonic list, and what vLLM's llama4_pythonic parser
 //     expects: a list at the start of the output). Until the "(" the text may
@@ -35,7 +35,8 @@ struct LazyToolCallGrammars {
 //   - the special token <|python_start|>, anywhere, even after plain text: then
 //     a pythonic list, <|python_end|>, and end-of-sequence are forced.
 // Anything else starts plain text, after which only <|python_start|> can
-// start a call. Tokens of only whitespace leave the decision to the next one.
+// start a call. Tokens of only whitespace leave the decision to the next one,
+// and whitespace before a bare call stays content, as parse_tool_calls reads it.
 // NOTE: a pythonic list written after plain text without <|python_start|> is
 // still parsed by parse_tool_calls, but its arguments are not constrained.
 class LazyToolCallConstraint : public TokenConstraint {

@@ -55,7 +55,7 @@ struct StructuredOutputPlan {
 //     "required" and parallel_tool_calls (the default), several such objects
 //     separated by ';' are allowed; a named function gets exactly one call.
 //   tool_choice "auto" (the default when tools are given): the model may write
-//     text or start a call; a call it starts in the JSON or the pythonic form
+//     text or start a call. A call it starts in the JSON or the pythonic form
 //     is constrained from then on (see LazyToolCallConstraint).
 // A forced tool call takes precedence over response_format. Compiled grammars
 // are cached by schema text (LRU), so repeated schemas compile once.

@@ -21,9 +21,9 @@ struct StringCloser {
   int32_t suffix = 0;
 };
 
-// How each token of a vocabulary reads inside the body of a quoted string of
-// one StringSyntax, at a character boundary. Characters are counted as JSON
-// Schema's minLength and maxLength count them: a code point or an escape is one.
+// The classes of a vocabulary's tokens inside the body of a quoted string of
+// one StringSyntax, read from a character boundary. Characters are counted as
+// JSON Schema's minLength and maxLength count them: a code point or an escape is one.
 struct StringBodyTokens {
   // Tokens that stay inside the body, by ascending length. A token that ends
   // inside a character (a partial UTF-8 sequence or escape) counts that
@@ -36,8 +36,8 @@ struct StringBodyTokens {
   std::vector<StringCloser> closers;
 };
 
-// How `bytes` read from a character boundary inside a string body: they stay
-// inside it, close the string, or cannot occur there.
+// The result of reading bytes from a character boundary inside a string body:
+// they stay inside it (Open), close the string (Close), or cannot occur there.
 struct StringBodyScan {
   enum class Kind { Open, Close, Invalid };
   Kind kind = Kind::Invalid;
@@ -52,11 +52,11 @@ std::shared_ptr<const StringBodyTokens> string_body_tokens(const VocabularyIndex
 
 // Fills `bits` (cleared by the caller) with the token mask of a matcher that
 // rests inside a quoted string body (GrammarMatcher::string_body). The mask is
-// a filter over the precomputed tables, so it costs no trie walk: open tokens
-// up to the remaining maximum length, and closing tokens within the length
-// bounds whose bytes after the quote the grammar accepts (checked once per
-// grammar state after the string and cached in `compiled`). Returns false,
-// leaving `bits` alone, when the matcher is elsewhere.
+// a filter over the precomputed tables, so it costs no trie walk. It allows the
+// open tokens up to the remaining maximum length, and the closing tokens within
+// the length bounds whose bytes after the quote the grammar accepts. That check
+// runs once per grammar state after the string and is cached in `compiled`.
+// Returns false, leaving `bits` alone, when the matcher is elsewhere.
 bool fill_string_body_mask(GrammarMatcher& matcher, CompiledGrammar& compiled, std::vector<uint64_t>& bits);
 
 }  // namespace brasa

@@ -372,9 +372,10 @@ TEST(PythonicAutoCall, JsonFormStillConstrained) {
   for (int seed = 0; seed < 10; ++seed) {
     std::unique_ptr<TokenConstraint> constraint = auto_constraint(vocabulary);
     Driver driver{vocabulary, *constraint, rng, "", {}};
-    ASSERT_TRUE(driver.force_text("{\""));
+    // A token such as " {" opens the call too, and its space stays content.
+    ASSERT_TRUE(driver.force_text(seed % 2 ? " {\"" : "{\""));
     if (!driver.run(160)) continue;
-    EXPECT_EQ(check_calls(driver.text, weather_tools(), ""), "") << driver.text;
+    EXPECT_EQ(check_calls(driver.text, weather_tools(), seed % 2 ? " " : ""), "") << driver.text;
   }
 }
 
