@@ -166,7 +166,10 @@ void write_gguf_model(const Checkpoint& checkpoint, const ModelConfig& config, c
     }
   } else {
     w.add_string("general.architecture", config.architecture);
-    w.add_string("general.name", fs::path(source_path).filename().string());
+    // A directory given with a trailing slash has an empty filename().
+    fs::path source = fs::path(source_path).lexically_normal();
+    if (source.filename().empty()) source = source.parent_path();
+    w.add_string("general.name", source.filename().string());
     add_model_metadata(w, config);
     add_tiktoken_vocab(w, source_path);
   }
