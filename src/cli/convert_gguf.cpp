@@ -167,9 +167,9 @@ void write_gguf_model(const Checkpoint& checkpoint, const ModelConfig& config, c
   } else {
     w.add_string("general.architecture", config.architecture);
     // A directory given with a trailing slash has an empty filename().
-    fs::path source = fs::path(source_path).lexically_normal();
-    if (source.filename().empty()) source = source.parent_path();
-    w.add_string("general.name", source.filename().string());
+    fs::path source_dir = fs::path(source_path).lexically_normal();
+    if (source_dir.filename().empty()) source_dir = source_dir.parent_path();
+    w.add_string("general.name", source_dir.filename().string());
     add_model_metadata(w, config);
     add_tiktoken_vocab(w, source_path);
   }
