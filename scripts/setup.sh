@@ -8,6 +8,8 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libpcre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # Only bench/gemm_library_bench links these, and the build skips it without them.
+  libopenblas-dev libdnnl-dev
   clang libclang-rt-14-dev
   python3 python3-numpy python3-jinja2 python3-requests python3-jsonschema
   curl
