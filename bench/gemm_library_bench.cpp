@@ -8,6 +8,10 @@
 // largest error exceeds 2% of the largest output. The counter max_rel_error
 // reports that ratio.
 //
+// NOTE: Debian's oneDNN runs on OpenMP, whose threads spin at barriers. With
+// other processes busy on the cores, its 2-thread cases can take 10 to 100
+// times longer; OMP_WAIT_POLICY=passive makes its threads sleep instead.
+//
 // Run: build/bench/gemm_library_bench --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
 #include <cblas.h>
