@@ -233,6 +233,7 @@ std::vector<PlannedTensor> plan_tensors(const Checkpoint& checkpoint, const Mode
   std::vector<PlannedTensor> out;
   for (const GgufTensor& g : checkpoint.gguf()->tensors()) {
     if (g.name == "rope_freqs.weight" && !with_rope_freqs) {
+      // TODO: recover the llama3 rope_scaling parameters from the divisors.
       throw Error(checkpoint.path() + ": rope_freqs.weight (llama3 RoPE scaling) has no Hugging Face form yet; "
                   "convert this file to GGUF instead");
     }
