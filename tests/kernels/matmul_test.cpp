@@ -38,7 +38,7 @@ std::vector<float> round_to_bf16(const std::vector<float>& values) {
   return rounded;
 }
 
-// x as the sum of its two BF16 parts, which F32 holds exactly.
+// x as the sum of its two BF16 parts, which F32 represents exactly.
 std::vector<float> split_bf16_sum(const std::vector<float>& values) {
   std::vector<float> sums(values.size());
   for (size_t i = 0; i < values.size(); ++i) {
@@ -197,8 +197,8 @@ TEST(Matmul, ExactActivationsSkipRounding) {
 }
 
 TEST(Matmul, KernelSetLookupByName) {
-  // On a CPU with AMX-BF16 the amx set appears unless Linux refused the tile
-  // data permission; either way the best set is the last supported one.
+  // The best set is the last supported one, and lookup by name finds each
+  // set or returns null.
   const auto all = supported_cpu_kernels();
   EXPECT_EQ(&best_cpu_kernels(), all.back());
   EXPECT_EQ(find_cpu_kernels("scalar"), all.front());

@@ -10,8 +10,9 @@ namespace brasa {
 
 class ThreadPool;
 
-// How a matmul rounds its operands before multiplying, so a test can build the
-// exact product that it must reproduce up to F32 rounding.
+// The rounding a matmul applies to its operands before multiplying. A test
+// builds from it the exact product that the matmul must reproduce up to F32
+// rounding.
 struct MatmulRounding {
   // x replaced by high + low, with high = bf16(x) and low = bf16(x - high),
   // both rounded to nearest even: 16 significant bits.

@@ -65,10 +65,11 @@ MatmulRounding avx512_rounding(const Weight& w, int64_t) {
   return rounding;
 }
 
-// vdpbf16ps serves FP8 decode only. Measured with kernels_bench on one
-// Sapphire Rapids core, 4096 x 4096: BF16 decode streams no faster through it
-// than through the F32 path (both are bandwidth-bound), and at 512 tokens the
-// two dot products per split activation take about twice the F32 FMA time.
+// vdpbf16ps serves FP8 decode only, as measured with kernels_bench on one
+// Sapphire Rapids core for a 4096 x 4096 weight. BF16 decode streams no
+// faster through it than through the F32 path, because both are bound by
+// bandwidth. At 512 tokens its two dot products per split activation take
+// about twice the F32 FMA time.
 bool uses_bf16_dot(const Weight& w, int64_t n_tokens) {
   return !w.exact_activations && w.dtype == DType::F8_E4M3 && n_tokens < kAmxMinTokens;
 }

@@ -1,7 +1,7 @@
 // AMX BF16 matmul for products with many tokens (prefill, and MoE experts that
-// received many tokens). Roles: tile A holds 16 weight rows x 32 columns in
-// BF16, which is a weight's own row-major layout, and tile B holds 16 tokens x
-// 32 columns of activations in the pair-interleaved layout tdpbf16ps expects
+// received many tokens). Tile A contains 16 weight rows x 32 columns in BF16,
+// which is a weight's own row-major layout. Tile B contains 16 tokens x 32
+// columns of activations in the pair-interleaved layout tdpbf16ps expects
 // (row p: the pairs of columns 2p and 2p + 1 for 16 tokens). So BF16 weights
 // load straight from the checkpoint, and only the activations, which are
 // fewer bytes than the weights, are rearranged, once per call. Each

@@ -21,7 +21,7 @@ using MatmulTile = void (*)(const Weight& w, int64_t row, int n_rows, const void
 void run_tiled_matmul(const Weight& w, const void* activations, int64_t n_tokens, float* y, ThreadPool& pool,
                       MatmulTile tile, int tile_rows, int tile_tokens);
 
-// Work on items [begin, end) with the shared state in context.
+// A task that processes items [begin, end), with its shared state in context.
 using RangeTask = void (*)(const void* context, int64_t begin, int64_t end);
 
 // Splits items [0, n) over the pool. The SIMD files call this instead of

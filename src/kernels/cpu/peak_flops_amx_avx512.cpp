@@ -21,9 +21,9 @@ struct alignas(64) TileConfig {
 
 }  // namespace
 
-// Four independent accumulator tiles hide the tdpbf16ps latency; the operand
-// tiles are loaded once, so the loop measures the tile unit alone, not the
-// tile loads a real matmul also needs.
+// Four independent accumulator tiles hide the tdpbf16ps latency. The operand
+// tiles are loaded once, so the loop measures the tile unit alone, without
+// the tile loads that a real matmul also needs.
 float amx_bf16_loop(int64_t iterations) {
   TileConfig config;
   std::memset(&config, 0, sizeof(config));
