@@ -38,6 +38,7 @@ struct GenerateOptions {
   int64_t seed = -1;
   int threads = 0;
   bool ignore_eos = false;
+  std::string kv_cache_dtype = "f32";
 };
 
 std::vector<int32_t> parse_ids(const std::string& text) {
@@ -70,9 +71,11 @@ struct SequenceKv {
   std::vector<int32_t> local_table;
   int32_t chunk_size = 0;  // 0: no chunked-local layers, or a chunk that is not whole blocks
 
-  SequenceKv(const KvGeometry& g, int32_t max_tokens) {
+  SequenceKv(const KvGeometry& g, int32_t max_tokens, DType kv_dtype) {
     int32_t n_blocks = (max_tokens + kBlockSize - 1) / kBlockSize;
-    if (g.n_global_layers > 0) global = KvPoolStorage(n_blocks, kBlockSize, g.n_global_layers, g.n_kv_heads, g.head_dim);
+    if (g.n_global_layers > 0) {
+      global = KvPoolStorage(n_blocks, kBlockSize, g.n_global_layers, g.n_kv_heads, g.head_dim, kv_dtype);
+    }
     table.resize(static_cast<size_t>(n_blocks));
     for (int32_t i = 0; i < n_blocks; ++i) table[size_t(i)] = i;
 
@@ -84,7 +87,7 @@ struct SequenceKv {
         n_local = std::min(n_blocks, g.chunk_size / kBlockSize);
         for (int32_t i = 0; i < n_blocks; ++i) local_table[size_t(i)] = i % n_local;
       }
-      local = KvPoolStorage(n_local, kBlockSize, g.n_local_layers, g.n_kv_heads, g.head_dim);
+      local = KvPoolStorage(n_local, kBlockSize, g.n_local_layers, g.n_kv_heads, g.head_dim, kv_dtype);
     }
   }
 
@@ -122,6 +125,7 @@ void run_generate(const GenerateOptions& options) {
   if (options.prompt.empty() == options.prompt_ids.empty()) {
     throw Error("give exactly one of --prompt TEXT and --prompt-ids 1,2,3");
   }
+  const DType kv_dtype = parse_kv_cache_dtype(options.kv_cache_dtype);
 
   ThreadPool::set_global_threads(options.threads);
   ThreadPool& pool = ThreadPool::global();
@@ -161,7 +165,7 @@ void run_generate(const GenerateOptions& options) {
   Sampler sampler(sampling);
 
   const int32_t n_prompt = int32_t(prompt.size());
-  SequenceKv kv(info.kv, n_prompt + options.n_predict);
+  SequenceKv kv(info.kv, n_prompt + options.n_predict, kv_dtype);
   std::unique_ptr<Detokenizer> detokenizer;
   if (tokenizer) {
     detokenizer = std::make_unique<Detokenizer>(*tokenizer, false);
@@ -231,6 +235,9 @@ void register_generate(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed", options->seed, "RNG seed; -1 picks a random seed")->capture_default_str();
   cmd->add_option("--threads,-t", options->threads, "Threads for the kernels; 0 is the number of physical cores")
+      ->capture_default_str();
+  cmd->add_option("--kv-cache-dtype", options->kv_cache_dtype,
+                  "KV cache element type: f32, or f16 (half the memory, llama.cpp's attention arithmetic)")
       ->capture_default_str();
   cmd->add_flag("--ignore-eos", options->ignore_eos, "Keep generating after an end-of-sequence token");
   cmd->callback([options] {

@@ -37,6 +37,7 @@ struct PerplexityOptions {
   int threads = 0;
   int32_t max_windows = 0;  // 0: all
   bool json = false;
+  std::string kv_cache_dtype = "f32";
 };
 
 struct WindowResult {
@@ -99,6 +100,7 @@ void run_perplexity(const PerplexityOptions& options) {
   if (options.ctx < 2) throw Error("--ctx must be at least 2, got " + std::to_string(options.ctx));
   const int32_t stride = options.stride > 0 ? options.stride : options.ctx;
   if (stride > options.ctx) throw Error("--stride must not exceed --ctx");
+  const DType kv_dtype = parse_kv_cache_dtype(options.kv_cache_dtype);
 
   ThreadPool::set_global_threads(options.threads);
   auto backend = make_cpu_backend(ThreadPool::global());
@@ -115,6 +117,7 @@ void run_perplexity(const PerplexityOptions& options) {
   config.max_model_len = options.ctx;
   config.max_num_batched_tokens = std::min(options.ctx, 256);
   config.kv_cache_bytes = 64ll << 20;
+  config.kv_cache_dtype = kv_dtype;
   auto engine = make_engine(*model, config);
   if (engine->max_model_len() < options.ctx) {
     throw Error("--ctx " + std::to_string(options.ctx) + " exceeds the model's context length " +
@@ -201,6 +204,9 @@ void register_perplexity(CLI::App& app) {
   command->add_option("--ctx", options->ctx, "Tokens per window")->capture_default_str();
   command->add_option("--stride", options->stride, "Tokens between window starts (default: --ctx)");
   command->add_option("--threads", options->threads, "Worker threads (default: physical cores)");
+  command->add_option("--kv-cache-dtype", options->kv_cache_dtype,
+                      "KV cache element type: f32, or f16 (half the memory, llama.cpp's attention arithmetic)")
+      ->capture_default_str();
   command->add_option("--max-windows", options->max_windows, "Score at most this many windows (default: all)");
   command->add_flag("--json", options->json, "Print the result as JSON");
   command->callback([options] { run_perplexity(*options); });

@@ -30,6 +30,7 @@ struct ServeOptions {
   int32_t max_num_seqs = 64;
   int32_t max_model_len = 0;
   std::string kv_cache_memory = "256M";
+  std::string kv_cache_dtype = "f32";
   int threads = 0;
   int io_threads = 2;
   int32_t max_waiting = 256;
@@ -89,6 +90,7 @@ void run_serve(const ServeOptions& options) {
   engine_config.max_num_seqs = options.max_num_seqs;
   engine_config.max_model_len = options.max_model_len;
   engine_config.kv_cache_bytes = parse_bytes(options.kv_cache_memory);
+  engine_config.kv_cache_dtype = parse_kv_cache_dtype(options.kv_cache_dtype);
   engine_config.max_waiting = options.max_waiting;
   if (options.max_num_seqs < 1) throw Error("--max-num-seqs must be at least 1");
   if (options.max_model_len < 0) throw Error("--max-model-len must not be negative");
@@ -193,6 +195,9 @@ void register_serve(CLI::App& app) {
   command->add_option("--max-num-seqs", options->max_num_seqs, "Maximum number of sequences running at once")->capture_default_str();
   command->add_option("--max-model-len", options->max_model_len, "Context length in tokens (0: the model's)")->capture_default_str();
   command->add_option("--kv-cache-memory", options->kv_cache_memory, "KV cache size in bytes; K, M and G suffixes allowed")
+      ->capture_default_str();
+  command->add_option("--kv-cache-dtype", options->kv_cache_dtype,
+                      "KV cache element type: f32, or f16 (half the bytes per token, llama.cpp's attention arithmetic)")
       ->capture_default_str();
   command->add_option("--threads", options->threads, "Compute threads (0: one per physical core)")->capture_default_str();
   command->add_option("--io-threads", options->io_threads, "HTTP I/O threads")->capture_default_str();

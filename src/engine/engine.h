@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "core/dtype.h"
 #include "engine/request.h"
 #include "models/model.h"
 
@@ -15,6 +16,7 @@ struct EngineConfig {
   int32_t max_model_len = 0;            // 0: the model's context length
   int64_t kv_cache_bytes = 256ll << 20; // pool size for global and local layers together
   int32_t block_size = 16;
+  DType kv_cache_dtype = DType::F32;    // KV element type, F32 or F16 (2 bytes an element)
   int32_t max_waiting = 256;            // bounded waiting queue; past it submit() rejects
   bool enable_prefix_caching = true;
 };

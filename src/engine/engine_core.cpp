@@ -15,8 +15,9 @@ namespace brasa {
 
 namespace {
 
-size_t block_bytes(int32_t n_layers, const KvGeometry& kv, int32_t block_size) {
-  return size_t(n_layers) * 2 * size_t(kv.n_kv_heads) * size_t(kv.head_dim) * size_t(block_size) * sizeof(float);
+size_t block_bytes(int32_t n_layers, const KvGeometry& kv, int32_t block_size, DType kv_dtype) {
+  return size_t(n_layers) * 2 * size_t(kv.n_kv_heads) * size_t(kv.head_dim) * size_t(block_size) *
+         kv_element_bytes(kv_dtype);
 }
 
 // Identity of the model mixed into every block hash, so cached blocks are only
@@ -73,10 +74,10 @@ void check_config(const ModelInfo& info, const EngineConfig& config) {
 }  // namespace
 
 KvPoolSizes size_kv_pools(const KvGeometry& kv, int64_t kv_cache_bytes, int32_t block_size, int64_t max_model_len,
-                          int32_t max_num_seqs) {
+                          int32_t max_num_seqs, DType kv_dtype) {
   KvPoolSizes sizes;
-  const double global_bytes = double(block_bytes(kv.n_global_layers, kv, block_size));
-  const double local_bytes = double(block_bytes(kv.n_local_layers, kv, block_size));
+  const double global_bytes = double(block_bytes(kv.n_global_layers, kv, block_size, kv_dtype));
+  const double local_bytes = double(block_bytes(kv.n_local_layers, kv, block_size, kv_dtype));
   const std::string too_small = "kv_cache_bytes " + std::to_string(kv_cache_bytes) + " is too small";
 
   if (kv.n_local_layers == 0 || kv.chunk_size <= 0) {
@@ -126,7 +127,7 @@ EngineCore::EngineCore(Model& model, const EngineConfig& config)
                                         config.max_model_len > 0 ? config.max_model_len
                                         : model.info().max_context > 0 ? model.info().max_context
                                                                        : int64_t(1) << 20,
-                                        config.max_num_seqs)))),
+                                        config.max_num_seqs, config.kv_cache_dtype)))),
       scheduler_(SchedulerConfig{config.max_num_seqs, config.max_num_batched_tokens}, kv_) {
   const ModelInfo& info = model.info();
   if (config.max_model_len > 0 && info.max_context > 0 && config.max_model_len > info.max_context) {
@@ -141,20 +142,20 @@ EngineCore::EngineCore(Model& model, const EngineConfig& config)
   max_model_len_ = int32_t(std::min<int64_t>(max_len, std::numeric_limits<int32_t>::max()));
 
   global_storage_ = KvPoolStorage(kv_.config().n_global_blocks, config.block_size, info.kv.n_global_layers,
-                                  info.kv.n_kv_heads, info.kv.head_dim);
+                                  info.kv.n_kv_heads, info.kv.head_dim, config.kv_cache_dtype);
   if (kv_.has_local()) {
     local_storage_ = KvPoolStorage(kv_.config().n_local_blocks, config.block_size, info.kv.n_local_layers,
-                                   info.kv.n_kv_heads, info.kv.head_dim);
+                                   info.kv.n_kv_heads, info.kv.head_dim, config.kv_cache_dtype);
   }
 
   const char* debug = std::getenv("BRASA_DEBUG_KV");
   debug_kv_ = debug != nullptr && std::string(debug) == "1";
 
   spdlog::info("engine: KV cache {} global blocks ({:.1f} MiB), {} local blocks ({:.1f} MiB), block size {}, "
-               "max_model_len {}",
+               "type {}, max_model_len {}",
                kv_.config().n_global_blocks, double(global_storage_.pool().bytes()) / (1 << 20),
                kv_.config().n_local_blocks, double(local_storage_.pool().bytes()) / (1 << 20), config.block_size,
-               max_model_len_);
+               dtype_name(config.kv_cache_dtype), max_model_len_);
   publish_stats();
 }
 

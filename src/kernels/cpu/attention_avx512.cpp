@@ -2,6 +2,7 @@
 // of a GQA group at one token, so each key and value row is loaded once for the
 // whole group. Scores are computed a KV block at a time, so the running max and
 // the rescale of the accumulator happen once per block, not once per key.
+// An F16 KV pool takes attention_group_f16, which rescales once per key.
 #include <immintrin.h>
 
 #include <cmath>
@@ -145,8 +146,126 @@ void attention_group(const AttentionArgs& args, const AttentionSequence& sequenc
   }
 }
 
+// Rounds each lane to the nearest F16 value (ties to even), as a store to an
+// F16 buffer and a load back would.
+__m512 round_to_f16(__m512 x) {
+  return _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+// Converts n consecutive F16 values to F32.
+void widen_f16(const uint16_t* source, int64_t n, float* target) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = first_lanes(n - i);
+    _mm512_mask_storeu_ps(target + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, source + i)));
+  }
+}
+
+// The F16 KV path. It follows llama.cpp's CPU flash attention for F16 K and V
+// (ggml_compute_forward_flash_attn_ext_f16_one_chunk in ggml 0.25.1), so that
+// brasa's logits can be compared with llama.cpp's, the common reference
+// engine. q is rounded to F16 for the q.k product. Keys are visited
+// one at a time in position order, and the output accumulator is rounded to
+// F16 after each rescale and after each added value row, as llama.cpp's F16
+// accumulator (ggml_vec_scale_f16, ggml_vec_mad_f16) does. Only the order of
+// the F32 sums in q.k differs, which moves a score by F32 rounding.
+// Scores and the exp weights are still computed a KV block at a time: the
+// weight of key j is exp(score_j - max of the scores up to j), which is what
+// the key-at-a-time loop computes.
+void attention_group_f16(const AttentionArgs& args, const AttentionSequence& sequence, int32_t token, int32_t kv_head,
+                         float* scratch) {
+  const KvPool& pool = *args.pool;
+  const int32_t head_dim = args.head_dim;
+  const int32_t group = args.n_heads / args.n_kv_heads;
+  const int32_t position = sequence.start_pos + token;
+  const int32_t first = args.chunk_size > 0 ? position - position % args.chunk_size : 0;
+  const int64_t row = (sequence.token_offset + token) * args.n_heads + int64_t(kv_head) * group;
+
+  // Scratch layout: see attention_scratch_floats.
+  float* running_max = scratch;
+  float* running_sum = running_max + group;
+  float* acc = running_sum + group;
+  float* queries = acc + size_t(group) * head_dim;
+  float* keys = queries + size_t(group) * head_dim;
+  float* values = keys + size_t(pool.block_size) * head_dim;
+  float* scores = values + size_t(pool.block_size) * head_dim;
+  float* weights = scores + pool.block_size + 16;
+  for (int32_t g = 0; g < group; ++g) {
+    running_max[g] = -std::numeric_limits<float>::infinity();
+    running_sum[g] = 0.0f;
+  }
+  for (int64_t i = 0; i < int64_t(group) * head_dim; i += 16) {
+    const __mmask16 m = first_lanes(int64_t(group) * head_dim - i);
+    _mm512_mask_storeu_ps(acc + i, m, _mm512_setzero_ps());
+    _mm512_mask_storeu_ps(queries + i, m, round_to_f16(_mm512_maskz_loadu_ps(m, args.q + row * head_dim + i)));
+  }
+
+  for (int32_t block_start = first - first % pool.block_size; block_start <= position; block_start += pool.block_size) {
+    const int32_t block = sequence.block_table[block_start / pool.block_size];
+    const int32_t begin = (first > block_start ? first : block_start) - block_start;
+    const int32_t end = (position + 1 < block_start + pool.block_size ? position + 1 : block_start + pool.block_size) -
+                        block_start;
+    const int32_t n = end - begin;
+    const size_t offset = kv_head * pool.head_stride() + size_t(begin) * head_dim;
+    widen_f16(pool.keys_f16(block, args.layer) + offset, int64_t(n) * head_dim, keys);
+    widen_f16(pool.values_f16(block, args.layer) + offset, int64_t(n) * head_dim, values);
+
+    for (int32_t g = 0; g < group; ++g) {
+      const float* q = queries + size_t(g) * head_dim;
+      for (int32_t j = 0; j < n; j += 16) {
+        const int32_t count = n - j < 16 ? n - j : 16;
+        const __m512 s = _mm512_mul_ps(score_keys(q, keys + size_t(j) * head_dim, count, head_dim),
+                                       _mm512_set1_ps(args.scale));
+        _mm512_mask_storeu_ps(scores + j, first_lanes(count), s);
+      }
+
+      float prefix_max = running_max[g];
+      for (int32_t j = 0; j < n; ++j) {
+        prefix_max = scores[j] > prefix_max ? scores[j] : prefix_max;
+        weights[j] = scores[j] - prefix_max;
+      }
+      for (int32_t j = 0; j < n; j += 16) {
+        const __mmask16 m = first_lanes(n - j);
+        _mm512_mask_storeu_ps(weights + j, m, exp_ps(_mm512_maskz_loadu_ps(m, weights + j)));
+      }
+
+      // One online-softmax step per key. A new max rescales the accumulator
+      // first, and its own weight is exp(0) = 1.
+      float* a = acc + size_t(g) * head_dim;
+      for (int32_t j = 0; j < n; ++j) {
+        float correction = 1.0f;
+        if (scores[j] > running_max[g]) {
+          correction = std::exp(running_max[g] - scores[j]);
+          running_max[g] = scores[j];
+        }
+        running_sum[g] = running_sum[g] * correction + weights[j];
+        const __m512 c = _mm512_set1_ps(correction);
+        const __m512 w = _mm512_set1_ps(weights[j]);
+        const float* v = values + size_t(j) * head_dim;
+        for (int32_t i = 0; i < head_dim; i += 16) {
+          const __mmask16 m = first_lanes(head_dim - i);
+          __m512 sum = _mm512_maskz_loadu_ps(m, a + i);
+          if (correction != 1.0f) sum = round_to_f16(_mm512_mul_ps(sum, c));
+          sum = round_to_f16(_mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, v + i), w, sum));
+          _mm512_mask_storeu_ps(a + i, m, sum);
+        }
+      }
+    }
+  }
+
+  for (int32_t g = 0; g < group; ++g) {
+    float* out = args.out + (row + g) * head_dim;
+    const __m512 inv_sum = _mm512_set1_ps(1.0f / running_sum[g]);
+    for (int32_t i = 0; i < head_dim; i += 16) {
+      const __mmask16 m = first_lanes(head_dim - i);
+      _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, acc + size_t(g) * head_dim + i), inv_sum));
+    }
+  }
+}
+
 }  // namespace
 
-void attention_avx512(const AttentionArgs& args, ThreadPool& pool) { run_attention_groups(args, pool, attention_group); }
+void attention_avx512(const AttentionArgs& args, ThreadPool& pool) {
+  run_attention_groups(args, pool, args.pool->dtype == DType::F16 ? attention_group_f16 : attention_group);
+}
 
 }  // namespace brasa

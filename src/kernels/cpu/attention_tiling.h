@@ -19,10 +19,15 @@ using AttentionGroupKernel = void (*)(const AttentionArgs& args, const Attention
                                       int32_t kv_head, float* scratch);
 
 // Scratch floats: per query head a running max, a running sum and a head_dim
-// accumulator, then one KV block of scores with 16 floats of padding.
+// accumulator, then one KV block of scores with 16 floats of padding. An F16
+// pool adds the F16-rounded queries of the group, one KV block of keys and of
+// values widened to F32, and one KV block of softmax weights.
 inline int64_t attention_scratch_floats(const AttentionArgs& args) {
   const int64_t group = args.n_heads / args.n_kv_heads;
-  return group * (args.head_dim + 2) + args.pool->block_size + 16;
+  const int64_t block_size = args.pool->block_size;
+  const int64_t f32_floats = group * (args.head_dim + 2) + block_size + 16;
+  if (args.pool->dtype != DType::F16) return f32_floats;
+  return f32_floats + group * args.head_dim + 2 * block_size * args.head_dim + block_size + 16;
 }
 
 // Validates the arguments and runs the kernel for every (sequence, KV head, token)

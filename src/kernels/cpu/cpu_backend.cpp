@@ -119,4 +119,13 @@ std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool) {
   return std::make_unique<CpuBackend>(pool, best_cpu_kernels());
 }
 
+std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool, const std::string& isa) {
+  std::string supported;
+  for (const CpuKernels* kernels : supported_cpu_kernels()) {
+    if (isa == kernels->isa) return std::make_unique<CpuBackend>(pool, *kernels);
+    supported += supported.empty() ? kernels->isa : std::string(", ") + kernels->isa;
+  }
+  throw Error("kernel set '" + isa + "' is not supported on this CPU (supported: " + supported + ")");
+}
+
 }  // namespace brasa

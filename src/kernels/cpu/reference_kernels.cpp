@@ -147,7 +147,7 @@ void add(float* x, const float* y, int64_t n) {
 
 void store_kv(const KvPool& pool, int32_t layer, const float* k, const float* v, const int32_t* slots,
               int64_t token_begin, int64_t token_end) {
-  const size_t head_bytes = size_t(pool.head_dim) * sizeof(float);
+  const bool f16 = pool.dtype == DType::F16;
   for (int64_t t = token_begin; t < token_end; ++t) {
     const int32_t slot = slots[t];
     BRASA_CHECK(slot >= 0 && slot < pool.n_blocks * pool.block_size, "store_kv: slot outside the KV pool");
@@ -156,8 +156,19 @@ void store_kv(const KvPool& pool, int32_t layer, const float* k, const float* v,
     for (int32_t h = 0; h < pool.n_kv_heads; ++h) {
       const size_t source = (size_t(t) * pool.n_kv_heads + h) * pool.head_dim;
       const size_t target = h * pool.head_stride() + size_t(offset) * pool.head_dim;
-      std::memcpy(pool.keys(block, layer) + target, k + source, head_bytes);
-      std::memcpy(pool.values(block, layer) + target, v + source, head_bytes);
+      if (f16) {
+        // Round to nearest even, as F16C's vcvtps2ph and llama.cpp's F16 cache do.
+        uint16_t* key = pool.keys_f16(block, layer) + target;
+        uint16_t* value = pool.values_f16(block, layer) + target;
+        for (int32_t i = 0; i < pool.head_dim; ++i) {
+          key[i] = f32_to_f16(k[source + size_t(i)]);
+          value[i] = f32_to_f16(v[source + size_t(i)]);
+        }
+      } else {
+        const size_t head_bytes = size_t(pool.head_dim) * sizeof(float);
+        std::memcpy(pool.keys(block, layer) + target, k + source, head_bytes);
+        std::memcpy(pool.values(block, layer) + target, v + source, head_bytes);
+      }
     }
   }
 }
@@ -169,12 +180,66 @@ void validate_attention(const AttentionArgs& args) {
   BRASA_CHECK(args.n_kv_heads == args.pool->n_kv_heads && args.head_dim == args.pool->head_dim,
               "attention: head shape differs from the KV pool's");
   BRASA_CHECK(args.layer >= 0 && args.layer < args.pool->n_layers, "attention: layer outside the KV pool");
+  BRASA_CHECK(args.pool->dtype == DType::F32 || args.pool->dtype == DType::F16,
+              "attention: the KV pool must store F32 or F16");
   for (const AttentionSequence& s : args.sequences) {
     const int64_t last = int64_t(s.start_pos) + s.n_tokens - 1;
     BRASA_CHECK(s.n_tokens == 0 || last / args.pool->block_size < s.n_blocks,
                 "attention: block table shorter than the sequence");
   }
 }
+
+namespace {
+
+float round_to_f16(float x) { return f16_to_f32(f32_to_f16(x)); }
+
+// The F16 KV path of attention_row, in F32 arithmetic like llama.cpp's
+// ggml_compute_forward_flash_attn_ext_f16_one_chunk (ggml 0.25.1, llama.cpp
+// v0.5.0), which serves every batch of fewer than 64 query rows. q is rounded
+// to F16 for the q.k product. Keys are visited in position order with one
+// online-softmax update each. The output accumulator is kept in F16, so it is
+// rounded after every rescale and every added value row.
+void attention_row_f16(const AttentionArgs& args, const AttentionSequence& sequence, int32_t position, int32_t first,
+                       int32_t kv_head, const float* q, float* out) {
+  const KvPool& pool = *args.pool;
+  const int32_t head_dim = args.head_dim;
+  std::vector<float> q16(static_cast<size_t>(head_dim));
+  for (int32_t i = 0; i < head_dim; ++i) q16[size_t(i)] = round_to_f16(q[i]);
+
+  float running_max = -std::numeric_limits<float>::infinity();
+  float running_sum = 0.0f;
+  std::vector<float> accumulator(static_cast<size_t>(head_dim), 0.0f);
+  for (int32_t p = first; p <= position; ++p) {
+    const int32_t block = sequence.block_table[p / pool.block_size];
+    const size_t offset = kv_head * pool.head_stride() + size_t(p % pool.block_size) * head_dim;
+    const uint16_t* k = pool.keys_f16(block, args.layer) + offset;
+    const uint16_t* v = pool.values_f16(block, args.layer) + offset;
+
+    // Each product of two F16 values is exact in F32 and in double.
+    double dot = 0.0;
+    for (int32_t i = 0; i < head_dim; ++i) dot += double(q16[size_t(i)]) * double(f16_to_f32(k[i]));
+    const float score = float(dot) * args.scale;
+
+    float correction = 1.0f;
+    float weight = 1.0f;
+    if (score > running_max) {
+      correction = std::exp(running_max - score);
+      running_max = score;
+      for (float& a : accumulator) a = round_to_f16(a * correction);
+    } else {
+      weight = std::exp(score - running_max);
+    }
+    for (int32_t i = 0; i < head_dim; ++i) {
+      accumulator[size_t(i)] = round_to_f16(accumulator[size_t(i)] + f16_to_f32(v[i]) * weight);
+    }
+    running_sum = running_sum * correction + weight;
+  }
+
+  const float inv_sum = 1.0f / running_sum;
+  for (int32_t i = 0; i < head_dim; ++i) out[i] = accumulator[size_t(i)] * inv_sum;
+}
+
+}  // namespace
 
 void attention_row(const AttentionArgs& args, const AttentionSequence& sequence, int32_t token, int32_t head) {
   const KvPool& pool = *args.pool;
@@ -186,6 +251,10 @@ void attention_row(const AttentionArgs& args, const AttentionSequence& sequence,
 
   const int32_t position = sequence.start_pos + token;
   const int32_t first = args.chunk_size > 0 ? position - position % args.chunk_size : 0;
+  if (pool.dtype == DType::F16) {
+    attention_row_f16(args, sequence, position, first, kv_head, q, out);
+    return;
+  }
 
   // Online softmax: keep the running max score, the sum of exp(score - max) and
   // the weighted sum of values, rescaling both whenever the max grows.
