@@ -16,11 +16,13 @@ DType parse_target_dtype(const std::string& name) {
 }
 
 // GGUF output:
-// - Norms, rope_freqs and the MoE router stay F32. They are tiny, and llama.cpp
-//   keeps 1-D tensors in F32 and leaves ffn_gate_inp unquantized, because a
-//   small error in a router logit can flip the chosen expert.
-// - Under Q4_0, token_embd and output take Q8_0: the output projection sets
-//   every logit, and llama-quantize also gives it a wider type than Q4_0.
+// - Norms, rope_freqs and the MoE router stay F32. They are tiny, and
+//   llama-quantize (llama.cpp v0.5.0, src/llama-quant.cpp) keeps 1-D tensors
+//   in F32 and leaves ffn_gate_inp unquantized; a small error in a router
+//   logit can flip the chosen expert.
+// - Under Q4_0, token_embd and output take Q8_0, because the output
+//   projection sets every logit. llama-quantize gives output.weight Q6_K (Q8_0
+//   when rows are not a multiple of 256) but keeps token_embd in Q4_0.
 // - A row whose length is not a multiple of 32 cannot hold Q8_0 or Q4_0
 //   blocks, so such a tensor falls back to F16 (e.g. stories260K's ffn_down,
 //   with rows of 172).
