@@ -115,23 +115,29 @@ TEST(Matmul, Q8_0MatchesReference) { check_matmul(DType::Q8_0, kBlockShapes); }
 TEST(Matmul, Q4_0MatchesReference) { check_matmul(DType::Q4_0, kBlockShapes); }
 
 TEST(Matmul, Bf16DotKernelMatchesReference) {
-  // The vdpbf16ps kernel on its own, for both weight types and every token
-  // tile, although the kernel sets send it only FP8 decode.
+  // The vdpbf16ps kernel on its own, for both weight types, both activation
+  // layouts and every token tile, although the kernel sets send it only FP8
+  // decode with split activations.
   if (find_cpu_kernels("avx512-bf16") == nullptr) GTEST_SKIP() << "no AVX512-BF16 and VBMI on this CPU";
   ThreadPool pool(2);
   std::mt19937 rng(21);
   for (DType dtype : {DType::BF16, DType::F8_E4M3}) {
-    for (const Shape& shape : kFloatShapes) {
-      const auto weight = make_random_weight(dtype, shape.rows, shape.cols, rng);
-      for (int64_t n_tokens : kTokenCounts) {
-        const auto x = random_floats(size_t(n_tokens * shape.cols), rng);
-        const auto reference_x = split_bf16_sum(x);
-        std::vector<float> expected(size_t(n_tokens * shape.rows));
-        reference::matmul_rows(weight.weight, reference_x.data(), n_tokens, expected.data(), 0, shape.rows);
-        std::vector<float> actual(expected.size(), -1.0f);
-        matmul_bf16_dot_avx512(weight.weight, x.data(), n_tokens, actual.data(), pool);
-        EXPECT_LT(relative_error(actual, expected), kMaxRelativeError)
-            << dtype_name(dtype) << " rows " << shape.rows << " cols " << shape.cols << " tokens " << n_tokens;
+    for (bool split : {true, false}) {
+      // BF16 weights always use split activations.
+      const bool split_used = split || dtype == DType::BF16;
+      for (const Shape& shape : kFloatShapes) {
+        const auto weight = make_random_weight(dtype, shape.rows, shape.cols, rng);
+        for (int64_t n_tokens : kTokenCounts) {
+          const auto x = random_floats(size_t(n_tokens * shape.cols), rng);
+          const auto reference_x = split_used ? split_bf16_sum(x) : round_to_bf16(x);
+          std::vector<float> expected(size_t(n_tokens * shape.rows));
+          reference::matmul_rows(weight.weight, reference_x.data(), n_tokens, expected.data(), 0, shape.rows);
+          std::vector<float> actual(expected.size(), -1.0f);
+          matmul_bf16_dot_avx512(weight.weight, x.data(), n_tokens, actual.data(), pool, split);
+          EXPECT_LT(relative_error(actual, expected), kMaxRelativeError)
+              << dtype_name(dtype) << " split " << split << " rows " << shape.rows << " cols " << shape.cols
+              << " tokens " << n_tokens;
+        }
       }
     }
   }

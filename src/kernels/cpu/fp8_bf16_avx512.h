@@ -45,8 +45,9 @@ inline constexpr ByteTable kE4m3LowBytes[2] = {e4m3_bf16_byte_table(0, false), e
 
 // Converts 64 E4M3 bytes to 64 BF16 values with two vpermi2b lookups (the byte
 // index uses bits 0..6, so the sign bit is ignored there and ORed in after).
-// The byte interleave works inside each 128-bit lane, so `low` receives
-// elements 16k + j and `high` elements 16k + 8 + j at word 8k + j (k < 4, j < 8).
+// Shifts then pair each low byte with its high byte inside 16-bit lanes, so
+// `even` receives element 2k and `odd` element 2k + 1 at word k; shifts use
+// a different port from the shuffles that byte unpacks would need.
 struct E4m3ToBf16 {
   __m512i high_bytes_0, high_bytes_1, low_bytes_0, low_bytes_1;
 
@@ -58,31 +59,32 @@ struct E4m3ToBf16 {
         low_bytes_0(_mm512_load_si512(kE4m3LowBytes[0].bytes)),
         low_bytes_1(_mm512_load_si512(kE4m3LowBytes[1].bytes)) {}
 
-  void convert(__m512i codes, __m512i& low, __m512i& high) const {
-    __m512i high_byte = _mm512_permutex2var_epi8(high_bytes_0, codes, high_bytes_1);
-    const __m512i low_byte = _mm512_permutex2var_epi8(low_bytes_0, codes, low_bytes_1);
-    // high_byte | (codes & 0x80): truth table A | (B & C) with A, B, C = 0xf0, 0xcc, 0xaa.
-    high_byte = _mm512_ternarylogic_epi32(high_byte, codes, _mm512_set1_epi8(char(0x80)), 0xf8);
-    low = _mm512_unpacklo_epi8(low_byte, high_byte);
-    high = _mm512_unpackhi_epi8(low_byte, high_byte);
+  void convert(__m512i codes, __m512i& even, __m512i& odd) const {
+    __m512i high_bytes = _mm512_permutex2var_epi8(high_bytes_0, codes, high_bytes_1);
+    const __m512i low_bytes = _mm512_permutex2var_epi8(low_bytes_0, codes, low_bytes_1);
+    // Truth tables for vpternlog with A, B, C = 0xf0, 0xcc, 0xaa:
+    // A | (B & C) = 0xf8 and (A & C) | B = 0xec.
+    high_bytes = _mm512_ternarylogic_epi32(high_bytes, codes, _mm512_set1_epi8(char(0x80)), 0xf8);
+    even = _mm512_ternarylogic_epi32(low_bytes, _mm512_slli_epi16(high_bytes, 8), _mm512_set1_epi16(0x00ff), 0xec);
+    odd = _mm512_ternarylogic_epi32(_mm512_srli_epi16(low_bytes, 8), high_bytes, _mm512_set1_epi16(short(0xff00)),
+                                    0xf8);
   }
 
   // The same 64 values in their original order, as two vectors of 32 BF16.
   void convert_in_order(__m512i codes, __m512i& first, __m512i& second) const {
-    __m512i low, high;
-    convert(codes, low, high);
-    first = _mm512_permutex2var_epi64(low, _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), high);
-    second = _mm512_permutex2var_epi64(low, _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15), high);
+    __m512i even, odd;
+    convert(codes, even, odd);
+    alignas(64) int16_t first_index[32];
+    alignas(64) int16_t second_index[32];
+    for (int e = 0; e < 32; ++e) {
+      first_index[e] = int16_t((e % 2 != 0 ? 32 : 0) + e / 2);
+      second_index[e] = int16_t((e % 2 != 0 ? 32 : 0) + 16 + e / 2);
+    }
+    first = _mm512_permutex2var_epi16(even, _mm512_load_si512(first_index), odd);
+    second = _mm512_permutex2var_epi16(even, _mm512_load_si512(second_index), odd);
   }
 };
 
-// Position of element e (0..63) of a 64-column chunk in the order that
-// E4m3ToBf16::convert produces: low vector first, then high.
-constexpr int e4m3_interleaved_position(int e) {
-  const int lane = e / 16;
-  const int j = e % 16;
-  return j < 8 ? 8 * lane + j : 32 + 8 * lane + (j - 8);
-}
 
 // Splits 32 floats (first: 0..15, second: 16..31) into BF16 parts with
 // x = high + low up to 2^-16 of |x|: high is x rounded to nearest even, low

@@ -20,9 +20,11 @@ void matmul_avx512_float_decode(const Weight& w, const float* x, int64_t n_token
 // VNNI int8 dot products, as llama.cpp does. The result equals an exact matmul
 // with dequantize_activations(x) up to F32 rounding.
 void matmul_q8_vnni_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
-// BF16 and F8_E4M3 only: splits each activation into two BF16 parts and
-// multiplies with vdpbf16ps; E4M3 converts to BF16 exactly. Needs AVX512-VBMI as well.
-void matmul_bf16_dot_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+// BF16 and F8_E4M3 only: splits each activation into two BF16 parts, or for
+// F8_E4M3 with split_activations false rounds it to one, and multiplies with
+// vdpbf16ps. E4M3 converts to BF16 exactly. Needs AVX512-VBMI as well.
+void matmul_bf16_dot_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+                            bool split_activations = true);
 // AMX BF16 tiles for the weight types amx_matmul_supports: activations are
 // split into two BF16 parts, and weights are rounded to BF16 (exact for BF16
 // and E4M3 weights). Call only in
