@@ -195,10 +195,14 @@ float round_to_f16(float x) { return f16_to_f32(f32_to_f16(x)); }
 
 // The F16 KV path of attention_row, in F32 arithmetic like llama.cpp's
 // ggml_compute_forward_flash_attn_ext_f16_one_chunk (ggml 0.25.1, llama.cpp
-// v0.5.0), which serves every batch of fewer than 64 query rows. q is rounded
-// to F16 for the q.k product. Keys are visited in position order with one
-// online-softmax update each. The output accumulator is kept in F16, so it is
-// rounded after every rescale and every added value row.
+// v0.5.0). q is rounded to F16 for the q.k product. Keys are visited in
+// position order with one online-softmax update each. The output accumulator
+// is kept in F16, so it is rounded after every rescale and every added value row.
+// NOTE: llama.cpp runs this path for batches of 2 to 63 query rows, and for
+// single-row decode over fewer than 512 KV cells. From 64 rows it uses a tiled
+// path with F32 queries and an F32 accumulator, and longer decodes split the
+// keys into one chunk per thread, merged in F32. brasa keeps this arithmetic
+// for every batch, so its output does not depend on how a prompt is chunked.
 void attention_row_f16(const AttentionArgs& args, const AttentionSequence& sequence, int32_t position, int32_t first,
                        int32_t kv_head, const float* q, float* out) {
   const KvPool& pool = *args.pool;
