@@ -1,7 +1,8 @@
 #pragma once
 
-// E4M3 to BF16 conversion and BF16 splitting of activations in registers, for the *_avx512.cpp files that enable
-// AVX512-VBMI with `#pragma GCC target`; include it from no other file.
+// E4M3 to BF16 conversion and BF16 splitting of activations in registers.
+// Include it only from *_avx512.cpp files that enable AVX512-VBMI with
+// `#pragma GCC target`, because its inline functions need those flags.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -46,8 +47,8 @@ inline constexpr ByteTable kE4m3LowBytes[2] = {e4m3_bf16_byte_table(0, false), e
 // Converts 64 E4M3 bytes to 64 BF16 values with two vpermi2b lookups (the byte
 // index uses bits 0..6, so the sign bit is ignored there and ORed in after).
 // Shifts then pair each low byte with its high byte inside 16-bit lanes, so
-// `even` receives element 2k and `odd` element 2k + 1 at word k; shifts use
-// a different port from the shuffles that byte unpacks would need.
+// `even` receives element 2k and `odd` element 2k + 1 at word k. Shifts run
+// on a different port from the shuffles that byte unpacks would need.
 struct E4m3ToBf16 {
   __m512i high_bytes_0, high_bytes_1, low_bytes_0, low_bytes_1;
 
