@@ -160,7 +160,7 @@ BENCHMARK(BM_MatmulBf16DotAvx512)
 
 // Args: context length, n_tokens (1 = decode), kernel set index. Llama 3 8B
 // shape: 32 query heads, 8 KV heads, head_dim 128, block size 16.
-void BM_Attention(benchmark::State& state) {
+void run_attention(benchmark::State& state, DType kv_dtype) {
   const int32_t context = int32_t(state.range(0));
   const int32_t n_tokens = int32_t(state.range(1));
   const CpuKernels* kernels = kernels_by_index(state.range(2));
@@ -171,7 +171,7 @@ void BM_Attention(benchmark::State& state) {
 
   const int32_t n_heads = 32, n_kv_heads = 8, head_dim = 128, block_size = 16;
   const int32_t n_blocks = (context + block_size - 1) / block_size;
-  KvPoolStorage storage(n_blocks, block_size, 1, n_kv_heads, head_dim);
+  KvPoolStorage storage(n_blocks, block_size, 1, n_kv_heads, head_dim, kv_dtype);
   std::vector<int32_t> table(static_cast<size_t>(n_blocks));
   for (int32_t i = 0; i < n_blocks; ++i) table[size_t(i)] = i;
 
@@ -205,10 +205,23 @@ void BM_Attention(benchmark::State& state) {
   state.counters["FLOPS"] =
       benchmark::Counter(4.0 * pairs * n_heads * head_dim * double(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["bytes_per_second"] = benchmark::Counter(
-      double(n_tokens == 1 ? 2.0 * context * n_kv_heads * head_dim * 4 : storage.pool().bytes()) * state.iterations(),
+      double(n_tokens == 1 ? 2.0 * context * n_kv_heads * head_dim * storage.pool().element_bytes()
+                           : storage.pool().bytes()) *
+          state.iterations(),
       benchmark::Counter::kIsRate);
 }
+
+void BM_Attention(benchmark::State& state) { run_attention(state, DType::F32); }
 BENCHMARK(BM_Attention)
+    ->ArgsProduct({{4096}, {1}, {0, 1, 2}})
+    ->ArgsProduct({{512}, {512}, {1, 2}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// The same shapes with an F16 KV cache, which reads half the bytes per key and
+// value but rounds the output accumulator after every key.
+void BM_AttentionF16Kv(benchmark::State& state) { run_attention(state, DType::F16); }
+BENCHMARK(BM_AttentionF16Kv)
     ->ArgsProduct({{4096}, {1}, {0, 1, 2}})
     ->ArgsProduct({{512}, {512}, {1, 2}})
     ->UseRealTime()
