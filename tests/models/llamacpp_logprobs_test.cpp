@@ -27,11 +27,10 @@ namespace {
 const std::string kShared = BRASA_SHARED_DIR;
 constexpr size_t kTopAlternatives = 10;
 
-// TODO: the target is 1e-4. The scalar kernels reach 3.6e-6 (measured) once
-// reference::rms_norm_row rounds like ggml's RMSNorm: an F32 mean square,
-// inv_rms = 1.0f / sqrtf(mean + eps), then x * inv_rms and the weight product
-// each rounded to F32. Its double arithmetic today leaves 2.5e-3.
-constexpr double kLogprobTolerance = 5e-3;
+// Issue 7 asks for 1e-4. The scalar kernels meet it (3.6e-6 measured) because
+// reference::rms_norm_row rounds like ggml's RMSNorm and the scalar attention
+// follows llama.cpp's F16 flash attention step by step.
+constexpr double kLogprobTolerance = 1e-4;
 
 nlohmann::json load_golden() {
   std::ifstream in(kShared + "/testdata/golden/stories260K-greedy.json");
@@ -109,8 +108,10 @@ double max_logit_difference(Model& model, const nlohmann::json& golden, DType kv
 // by perturbing the weights by 1e-7 in a numpy model of stories260K). So
 // llama.cpp's logits are reproduced only where every F32 step before the F16
 // roundings rounds as ggml's does. The scalar kernels come closest; the SIMD
-// kernels (F32 matmul sums, polynomial exp in SwiGLU) differ more, so with them
-// the test only bounds the difference.
+// kernels differ more, so with them the test only bounds the difference:
+// measured 3.8e-3, of which the SIMD attention (polynomial exp, F32 score sums)
+// accounts for most; with the scalar attention and every other kernel SIMD it
+// was 3.9e-4, and replacing either the matmul or SwiGLU as well gave 4e-6.
 class LlamaCppLogprobs : public ::testing::Test {
  protected:
   void load(const std::string& isa) {

@@ -8,8 +8,23 @@
 
 namespace brasa {
 
+// Squares are rounded to F32 and summed in double, as in ggml and in
+// reference::rms_norm_row (see the note there).
 void rms_norm_row_avx2(const float* x, const float* weight, int64_t dim, float eps, float* out) {
-  const float inv_rms = 1.0f / std::sqrt(avx2::dot(x, x, dim) / float(dim) + eps);
+  __m256d sum_lo = _mm256_setzero_pd();
+  __m256d sum_hi = _mm256_setzero_pd();
+  int64_t j = 0;
+  for (; j + 8 <= dim; j += 8) {
+    const __m256 v = _mm256_loadu_ps(x + j);
+    const __m256 square = _mm256_mul_ps(v, v);
+    sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(square)));
+    sum_hi = _mm256_add_pd(sum_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(square, 1)));
+  }
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, _mm256_add_pd(sum_lo, sum_hi));
+  double sum_squares = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  for (; j < dim; ++j) sum_squares += double(x[j] * x[j]);
+  const float inv_rms = 1.0f / std::sqrt(float(sum_squares / double(dim)) + eps);
   const __m256 inv_rms_v = _mm256_set1_ps(inv_rms);
   int64_t i = 0;
   for (; i + 8 <= dim; i += 8) {

@@ -15,8 +15,19 @@ namespace brasa {
 using avx512::exp_ps;
 using avx512::first_lanes;
 
+// Squares are rounded to F32 and summed in double, as in ggml and in
+// reference::rms_norm_row: with an F16 KV cache a one-ulp change of the
+// scale shows up in the logits (see reference_kernels.cpp).
 void rms_norm_row_avx512(const float* x, const float* weight, int64_t dim, float eps, float* out) {
-  const float mean_square = avx512::dot(x, x, dim) / float(dim);
+  __m512d sum_lo = _mm512_setzero_pd();
+  __m512d sum_hi = _mm512_setzero_pd();
+  for (int64_t i = 0; i < dim; i += 16) {
+    const __m512 v = _mm512_maskz_loadu_ps(first_lanes(dim - i), x + i);
+    const __m512 square = _mm512_mul_ps(v, v);
+    sum_lo = _mm512_add_pd(sum_lo, _mm512_cvtps_pd(_mm512_castps512_ps256(square)));
+    sum_hi = _mm512_add_pd(sum_hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(square), 1))));
+  }
+  const float mean_square = float(_mm512_reduce_add_pd(_mm512_add_pd(sum_lo, sum_hi)) / double(dim));
   const __m512 inv_rms = _mm512_set1_ps(1.0f / std::sqrt(mean_square + eps));
   for (int64_t i = 0; i < dim; i += 16) {
     const __mmask16 m = first_lanes(dim - i);

@@ -89,13 +89,18 @@ void matmul_rows(const Weight& w, const float* x, int64_t n_tokens, float* y, in
   }
 }
 
+// Rounds where ggml does: each square to F32, the sum in double, the mean
+// and 1/sqrt to F32, then x * inv_rms and the weight product to F32 one at
+// a time. With an F16 KV cache a one-ulp change here flips later F16
+// roundings, so this order is what lets our logits match llama.cpp's.
 void rms_norm_row(const float* x, const float* weight, int64_t dim, float eps, float* out) {
   double sum_squares = 0.0;
-  for (int64_t i = 0; i < dim; ++i) sum_squares += double(x[i]) * double(x[i]);
-  const double inv_rms = 1.0 / std::sqrt(sum_squares / double(dim) + double(eps));
+  for (int64_t i = 0; i < dim; ++i) sum_squares += double(x[i] * x[i]);
+  const float mean_square = float(sum_squares / double(dim));
+  const float inv_rms = 1.0f / std::sqrt(mean_square + eps);
   for (int64_t i = 0; i < dim; ++i) {
-    const double scaled = double(x[i]) * inv_rms;
-    out[i] = float(weight != nullptr ? scaled * double(weight[i]) : scaled);
+    const float scaled = x[i] * inv_rms;
+    out[i] = weight != nullptr ? scaled * weight[i] : scaled;
   }
 }
 
