@@ -27,8 +27,9 @@ struct LazyToolCallGrammars {
 //     JSON form. At that point a token that begins with '{' is allowed only
 //     when the JSON call grammar accepts its text from the '{' on.
 //   - the output so far, after leading whitespace, reads "[" + a tool name +
-//     "(" (Llama 4's pythonic list, and what vLLM's llama4_pythonic parser
-//     expects: a list at the start of the output). Until the "(" the text may
+//     "(": Llama 4's pythonic list. vLLM's llama4_pythonic parser
+//     (vllm/entrypoints/openai/tool_parsers/llama4_pythonic_tool_parser.py)
+//     likewise reads a list only at the start of the output. Until the "(" the text may
 //     still turn out to be plain text, such as "[1]" or "[see below]", so
 //     nothing is forced. A token that would complete "[name(" must also
 //     continue the call validly past the "(".

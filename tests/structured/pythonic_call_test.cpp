@@ -155,7 +155,7 @@ struct LoadedVocabulary {
 
 const LoadedVocabulary& llama4() {
   static LoadedVocabulary loaded = [] {
-    LoadedVocabulary out{load_tokenizer(std::string(BRASA_SHARED_DIR) + "/testdata/llama-models/llama4"), nullptr};
+    LoadedVocabulary out{load_tokenizer(std::string(BRASA_SHARED_DIR) + "/testdata/llama-models/llama4"), nullptr, {}};
     out.index = VocabularyIndex::from_tokenizer(*out.tokenizer);
     out.find_closing_tokens();
     return out;
@@ -165,7 +165,7 @@ const LoadedVocabulary& llama4() {
 
 const LoadedVocabulary& llama3() {
   static LoadedVocabulary loaded = [] {
-    LoadedVocabulary out{load_tokenizer(std::string(BRASA_SHARED_DIR) + "/testdata/tokenizers/llama3"), nullptr};
+    LoadedVocabulary out{load_tokenizer(std::string(BRASA_SHARED_DIR) + "/testdata/tokenizers/llama3"), nullptr, {}};
     out.index = VocabularyIndex::from_tokenizer(*out.tokenizer);
     out.find_closing_tokens();
     return out;
