@@ -59,7 +59,7 @@ ThreadPool& bench_pool() {
 }
 
 // Args: dtype, rows, cols, n_tokens, kernel set index (0 scalar, then avx2,
-// avx512, avx512-bf16, amx; supported_cpu_kernels lists them in this order).
+// avx512, avx512-vbmi, amx; supported_cpu_kernels lists them in this order).
 void BM_Matmul(benchmark::State& state) {
   const auto dtype = DType(state.range(0));
   const int64_t rows = state.range(1);
@@ -132,8 +132,8 @@ BENCHMARK(BM_MatmulFloatDecodeAvx512)
 // for FP8 decode; kept to measure that choice for BF16 weights and for more
 // tokens. Args: dtype, n_tokens.
 void BM_MatmulBf16DotAvx512(benchmark::State& state) {
-  if (find_cpu_kernels("avx512-bf16") == nullptr) {
-    state.SkipWithError("AVX512-BF16 or VBMI not supported on this CPU");
+  if (find_cpu_kernels("avx512-vbmi") == nullptr) {
+    state.SkipWithError("AVX512-VBMI not supported on this CPU");
     return;
   }
   const auto dtype = DType(state.range(0));
@@ -157,6 +157,30 @@ BENCHMARK(BM_MatmulBf16DotAvx512)
     ->ArgsProduct({{int64_t(DType::BF16), int64_t(DType::F8_E4M3)}, {1, 8, 128}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
+
+// The FP8 kernel with exact F32 activations and FMA. Args: n_tokens.
+void BM_MatmulFp8FmaAvx512(benchmark::State& state) {
+  if (find_cpu_kernels("avx512-vbmi") == nullptr) {
+    state.SkipWithError("AVX512-VBMI not supported on this CPU");
+    return;
+  }
+  const int64_t n_tokens = state.range(0);
+  const auto bytes = random_weight_bytes(DType::F8_E4M3, 4096, 4096);
+  const std::vector<float> row_scale(4096, 0.01f);
+  const Weight w = make_weight(DType::F8_E4M3, 4096, 4096, bytes.data(), row_scale.data());
+  std::vector<float> x(size_t(n_tokens * 4096), 0.5f);
+  std::vector<float> y(size_t(n_tokens * 4096));
+  for (auto _ : state) {
+    matmul_fp8_fma_avx512(w, x.data(), n_tokens, y.data(), bench_pool());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel("avx512 fp8 fma F8_E4M3");
+  state.counters["bytes_per_second"] =
+      benchmark::Counter(double(w.bytes()) * double(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["FLOPS"] = benchmark::Counter(2.0 * 4096 * 4096 * n_tokens * double(state.iterations()),
+                                               benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_MatmulFp8FmaAvx512)->Arg(1)->Arg(8)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // Args: context length, n_tokens (1 = decode), kernel set index. Llama 3 8B
 // shape: 32 query heads, 8 KV heads, head_dim 128, block size 16.

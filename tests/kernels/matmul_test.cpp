@@ -116,9 +116,9 @@ TEST(Matmul, Q4_0MatchesReference) { check_matmul(DType::Q4_0, kBlockShapes); }
 
 TEST(Matmul, Bf16DotKernelMatchesReference) {
   // The vdpbf16ps kernel on its own, for both weight types, both activation
-  // layouts and every token tile, although the kernel sets send it only FP8
-  // decode with split activations.
-  if (find_cpu_kernels("avx512-bf16") == nullptr) GTEST_SKIP() << "no AVX512-BF16 and VBMI on this CPU";
+  // layouts and every token tile. No kernel set uses it; kernels_bench keeps
+  // measuring it against the F32 paths.
+  if (find_cpu_kernels("avx512-vbmi") == nullptr) GTEST_SKIP() << "no AVX512-VBMI on this CPU";
   ThreadPool pool(2);
   std::mt19937 rng(21);
   for (DType dtype : {DType::BF16, DType::F8_E4M3}) {
@@ -139,6 +139,26 @@ TEST(Matmul, Bf16DotKernelMatchesReference) {
               << " tokens " << n_tokens;
         }
       }
+    }
+  }
+}
+
+TEST(Matmul, Fp8FmaKernelMatchesReference) {
+  // The FP8 decode kernel of the avx512-vbmi and amx sets, on its own for
+  // every token count: exact F32 activations, so the plain reference applies.
+  if (find_cpu_kernels("avx512-vbmi") == nullptr) GTEST_SKIP() << "no AVX512-VBMI on this CPU";
+  ThreadPool pool(2);
+  std::mt19937 rng(23);
+  for (const Shape& shape : kFloatShapes) {
+    const auto weight = make_random_weight(DType::F8_E4M3, shape.rows, shape.cols, rng);
+    for (int64_t n_tokens : kTokenCounts) {
+      const auto x = random_floats(size_t(n_tokens * shape.cols), rng);
+      std::vector<float> expected(size_t(n_tokens * shape.rows));
+      reference::matmul_rows(weight.weight, x.data(), n_tokens, expected.data(), 0, shape.rows);
+      std::vector<float> actual(expected.size(), -1.0f);
+      matmul_fp8_fma_avx512(weight.weight, x.data(), n_tokens, actual.data(), pool);
+      EXPECT_LT(relative_error(actual, expected), kMaxRelativeError)
+          << "rows " << shape.rows << " cols " << shape.cols << " tokens " << n_tokens;
     }
   }
 }

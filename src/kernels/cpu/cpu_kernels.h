@@ -44,7 +44,8 @@ const CpuKernels& scalar_cpu_kernels();
 const CpuKernels& best_cpu_kernels();
 
 // Every kernel set this CPU can run, scalar first, for tests and benchmarks:
-// scalar, avx2, avx512, avx512-bf16 (adds AVX512-BF16 and VBMI) and amx.
+// scalar, avx2, avx512, avx512-vbmi (adds the VBMI byte lookups of FP8
+// decode) and amx.
 std::vector<const CpuKernels*> supported_cpu_kernels();
 
 // The supported kernel set named isa, or null.

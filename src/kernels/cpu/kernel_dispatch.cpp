@@ -10,8 +10,9 @@ namespace brasa {
 namespace {
 
 // Token count from which the AMX set multiplies with tiles, and below which
-// the avx512-bf16 set uses vdpbf16ps. Below it a 16-token B tile would be
-// mostly padding, and decode-sized products are bound by weight bandwidth.
+// the avx512-vbmi set sends FP8 to matmul_fp8_fma_avx512. Below it a 16-token
+// B tile would be mostly padding, and decode-sized products are bound by
+// weight bandwidth.
 constexpr int64_t kAmxMinTokens = 16;
 
 // The AVX-512 files are compiled with BF16 and VNNI enabled, so the compiler may
@@ -65,28 +66,21 @@ MatmulRounding avx512_rounding(const Weight& w, int64_t) {
   return rounding;
 }
 
-// vdpbf16ps serves FP8 decode only, as measured with kernels_bench on one
-// Sapphire Rapids core for a 4096 x 4096 weight. BF16 decode streams no
-// faster through it than through the F32 path, because both are bound by
-// bandwidth. At 512 tokens its two dot products per split activation take
-// about twice the F32 FMA time.
-// NOTE: FP8 decode is bound by vdpbf16ps throughput (one per 2 to 3 cycles in
-// bf16_dot_loop_avx512). Activations rounded to one BF16 part (split false)
-// would halve that count and ran 1.25 times faster, but moved maverick-tiny
-// FP8 beyond the golden-logit tolerance, so decode keeps split activations.
-bool uses_bf16_dot(const Weight& w, int64_t n_tokens) {
-  return !w.exact_activations && w.dtype == DType::F8_E4M3 && n_tokens < kAmxMinTokens;
+// FP8 decode converts E4M3 to F32 through BF16 in registers and multiplies
+// exact activations with F32 FMA (matmul_fp8_fma_avx512). Measured with
+// kernels_bench on one Sapphire Rapids core for a 4096 x 4096 weight, that ran
+// 1.3 times faster than vdpbf16ps with split activations, whose vdpbf16ps
+// issue one per 2 to 3 cycles. Rounding activations to one BF16 part instead
+// moved maverick-tiny FP8 beyond the golden-logit tolerance. BF16 decode
+// streams no faster through vdpbf16ps than through the F32 path, because both
+// are bound by bandwidth.
+bool uses_fp8_fma(const Weight& w, int64_t n_tokens) {
+  return w.dtype == DType::F8_E4M3 && n_tokens < kAmxMinTokens;
 }
 
-void matmul_avx512_bf16(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-  if (uses_bf16_dot(w, n_tokens)) return matmul_bf16_dot_avx512(w, x, n_tokens, y, pool);
+void matmul_avx512_vbmi(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  if (uses_fp8_fma(w, n_tokens)) return matmul_fp8_fma_avx512(w, x, n_tokens, y, pool);
   matmul_avx512_exact_aware(w, x, n_tokens, y, pool);
-}
-
-MatmulRounding avx512_bf16_rounding(const Weight& w, int64_t n_tokens) {
-  MatmulRounding rounding = avx512_rounding(w, n_tokens);
-  rounding.activations_to_bf16_pair = uses_bf16_dot(w, n_tokens);
-  return rounding;
 }
 
 bool uses_amx(const Weight& w, int64_t n_tokens) {
@@ -95,11 +89,11 @@ bool uses_amx(const Weight& w, int64_t n_tokens) {
 
 void matmul_amx_or_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   if (uses_amx(w, n_tokens)) return matmul_amx(w, x, n_tokens, y, pool);
-  matmul_avx512_bf16(w, x, n_tokens, y, pool);
+  matmul_avx512_vbmi(w, x, n_tokens, y, pool);
 }
 
 MatmulRounding amx_rounding(const Weight& w, int64_t n_tokens) {
-  if (!uses_amx(w, n_tokens)) return avx512_bf16_rounding(w, n_tokens);
+  if (!uses_amx(w, n_tokens)) return avx512_rounding(w, n_tokens);
   MatmulRounding rounding;
   rounding.activations_to_bf16_pair = true;
   rounding.weights_to_bf16 = w.dtype != DType::BF16 && w.dtype != DType::F8_E4M3;
@@ -129,16 +123,16 @@ CpuKernels make_avx512_kernels() {
   return k;
 }
 
-CpuKernels make_avx512_bf16_kernels() {
+CpuKernels make_avx512_vbmi_kernels() {
   CpuKernels k = make_avx512_kernels();
-  k.isa = "avx512-bf16";
-  k.matmul_rounding = avx512_bf16_rounding;
-  k.matmul = matmul_avx512_bf16;
+  k.isa = "avx512-vbmi";
+  k.matmul_rounding = avx512_rounding;
+  k.matmul = matmul_avx512_vbmi;
   return k;
 }
 
 CpuKernels make_amx_kernels() {
-  CpuKernels k = make_avx512_bf16_kernels();
+  CpuKernels k = make_avx512_vbmi_kernels();
   k.isa = "amx";
   k.matmul_rounding = amx_rounding;
   k.matmul = matmul_amx_or_avx512;
@@ -150,14 +144,14 @@ CpuKernels make_amx_kernels() {
 std::vector<const CpuKernels*> supported_cpu_kernels() {
   static const CpuKernels avx2 = make_avx2_kernels();
   static const CpuKernels avx512 = make_avx512_kernels();
-  static const CpuKernels avx512_bf16 = make_avx512_bf16_kernels();
+  static const CpuKernels avx512_vbmi = make_avx512_vbmi_kernels();
   static const CpuKernels amx = make_amx_kernels();
   std::vector<const CpuKernels*> kernels = {&scalar_cpu_kernels()};
   if (cpu_has_avx2()) kernels.push_back(&avx2);
   if (cpu_has_avx512()) {
     kernels.push_back(&avx512);
     if (cpu_has_avx512_vbmi()) {
-      kernels.push_back(&avx512_bf16);
+      kernels.push_back(&avx512_vbmi);
       if (cpu_has_amx_bf16() && amx_permission_granted()) kernels.push_back(&amx);
     }
   }

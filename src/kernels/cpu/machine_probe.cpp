@@ -79,9 +79,9 @@ MatmulPeak matmul_peak(const MachineLimits& limits, DType weight_type, int64_t n
   const bool amx_type = weight_type == DType::BF16 || weight_type == DType::F8_E4M3 ||
                         weight_type == DType::F16 || weight_type == DType::Q8_0 || weight_type == DType::Q4_0;
   // The same choices as the kernel sets in kernel_dispatch.cpp.
-  const bool bf16_dot_set = isa == "amx" || isa == "avx512-bf16";
+  // No kernel set multiplies with vdpbf16ps now, so peak_flops_bf16_dot is
+  // reported for comparison only.
   if (isa == "amx" && amx_type && n_tokens >= 16) return {limits.peak_flops_amx_bf16, "amx-bf16"};
-  if (bf16_dot_set && weight_type == DType::F8_E4M3 && n_tokens < 16) return {limits.peak_flops_bf16_dot, "bf16-dot"};
   return {limits.peak_flops, "f32-fma"};
 }
 
@@ -97,7 +97,7 @@ MachineLimits measure_machine_limits(ThreadPool& pool) {
     limits.peak_flops = measure_loop_flops(pool, fma_loop_avx2, 12.0 * 8 * 2, kIterations);
   }
   // The scalar backend has no vector peak to compare with, so it reports 0.
-  if (has_kernel_set("avx512-bf16")) {
+  if (has_kernel_set("avx512")) {
     limits.peak_flops_bf16_dot = measure_loop_flops(pool, bf16_dot_loop_avx512, 16.0 * 32 * 2, kIterations);
   }
   if (has_kernel_set("amx")) {

@@ -13,13 +13,13 @@ class ThreadPool;
 struct MachineLimits {
   double read_bytes_per_second = 0.0;  // all pool threads streaming one large buffer
   double peak_flops = 0.0;             // F32 FMA at the best vector width
-  double peak_flops_bf16_dot = 0.0;    // AVX512-BF16 vdpbf16ps
+  double peak_flops_bf16_dot = 0.0;    // AVX512-BF16 vdpbf16ps, for comparison
   double peak_flops_amx_bf16 = 0.0;    // AMX tdpbf16ps, tile unit only
   const char* isa = "scalar";          // the kernel set that the backend uses
 };
 
 // The peak that bounds a matmul of this weight type and token count in the
-// kernel set limits.isa, and the name of that path ("f32-fma", "bf16-dot",
+// kernel set limits.isa, and the name of that path ("f32-fma" or
 // "amx-bf16"). Q8_0 and Q4_0 below the AMX threshold multiply int8 with VNNI,
 // whose peak is not measured, so they report the F32 FMA peak.
 // NOTE: the AMX peak counts the tile unit alone. A matmul also loads tiles,

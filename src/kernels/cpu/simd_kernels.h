@@ -25,6 +25,9 @@ void matmul_q8_vnni_avx512(const Weight& w, const float* x, int64_t n_tokens, fl
 // vdpbf16ps. E4M3 converts to BF16 exactly. Needs AVX512-VBMI as well.
 void matmul_bf16_dot_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
                             bool split_activations = true);
+// F8_E4M3 only: converts weights to F32 in registers through BF16 and
+// multiplies exact F32 activations with FMA. Needs AVX512-VBMI as well.
+void matmul_fp8_fma_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 // AMX BF16 tiles for the weight types amx_matmul_supports: activations are
 // split into two BF16 parts, and weights are rounded to BF16 (exact for BF16
 // and E4M3 weights). Call only in
