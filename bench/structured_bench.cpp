@@ -99,19 +99,34 @@ const MaskCase kCases[] = {
     {2, ""},                                       // before a pythonic call list
     {2, "[get_weather("},                          // keyword arguments
     {2, "[get_weather(days=2, location='Lis"},     // inside a Python string with maxLength 40
+    {1, "{\"text\":\"caf\xC3"},                      // inside a UTF-8 sequence in a bounded string
+    {1, "{\"text\":\"a\\"},                         // inside an escape in a bounded string
 };
 
 std::shared_ptr<const Grammar> grammar_for(int which) {
   static auto json_grammar = std::make_shared<const Grammar>(compile_json_schema(bench_schema()));
   static auto churn_grammar = std::make_shared<const Grammar>(compile_json_schema(churn_schema()));
   static auto pythonic_grammar = std::make_shared<const Grammar>(compile_pythonic_tool_calls(bench_tools(), true));
-  return which == 0 ? json_grammar : which == 1 ? churn_grammar : pythonic_grammar;
+  if (which == 0) return json_grammar;
+  if (which == 1) return churn_grammar;
+  return pythonic_grammar;
 }
 
 std::string case_label(const benchmark::State& state) {
   const MaskCase& mask_case = kCases[state.range(1)];
+  // Bytes outside printable ASCII are written as \xNN, so the output stays text.
+  std::string prefix;
+  for (char c : std::string(mask_case.prefix)) {
+    auto byte = static_cast<uint8_t>(c);
+    if (byte >= 0x20 && byte < 0x7F) {
+      prefix += c;
+    } else {
+      const char* digits = "0123456789ABCDEF";
+      prefix += std::string("\\x") + digits[byte >> 4] + digits[byte & 15];
+    }
+  }
   return std::string("llama") + std::to_string(state.range(0)) + " grammar " + std::to_string(mask_case.grammar) +
-         " after '" + mask_case.prefix + "'";
+         " after '" + prefix + "'";
 }
 
 // A full trie walk: the cost of a state seen for the first time, and before
@@ -128,7 +143,7 @@ void BM_MaskTrieWalk(benchmark::State& state) {
   }
   state.SetLabel(case_label(state));
 }
-BENCHMARK(BM_MaskTrieWalk)->ArgsProduct({{3, 4}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MaskTrieWalk)->ArgsProduct({{3, 4}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}})->Unit(benchmark::kMillisecond);
 
 // The string fast path on its own: the bitmask of a state inside a string body.
 void BM_MaskStringFastPath(benchmark::State& state) {
@@ -189,8 +204,9 @@ void BM_MaskBoundedStringSteps(benchmark::State& state) {
 }
 BENCHMARK(BM_MaskBoundedStringSteps)->Arg(3)->Arg(4)->Unit(benchmark::kMicrosecond);
 
-// LazyToolCallConstraint::mask before the model has decided: every token is
-// checked for opening a JSON call, and those with "(" for opening "[name(".
+// LazyToolCallConstraint::mask before the model has decided: the tokens that
+// start with '{' are checked against the JSON call grammar, and those with "("
+// against "[name(".
 void BM_MaskLazyUndecided(benchmark::State& state) {
   auto vocabulary = vocabulary_for(state.range(0));
   LazyToolCallGrammars grammars;

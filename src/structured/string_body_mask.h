@@ -57,9 +57,10 @@ std::shared_ptr<const StringBodyTokens> string_body_tokens(const VocabularyIndex
 // the length bounds whose bytes after the quote the grammar accepts. That check
 // runs once per grammar state after the string and is cached in `compiled`.
 // Returns false, leaving `bits` alone, when the matcher is elsewhere.
-// NOTE: a token that ends inside a character (part of a UTF-8 sequence or an
-// escape) leaves the matcher off a character boundary, so the next mask walks
-// the trie (8 to 14 ms at 128k to 200k tokens), uncached inside a bounded string.
+// A token that ends inside a character (part of a UTF-8 sequence or an escape)
+// leaves the matcher off a character boundary, so the next mask walks the trie.
+// That walk follows only the tokens that can finish the character: about
+// 20 µs inside a UTF-8 sequence and 0.4 ms after a backslash at 200k tokens.
 bool fill_string_body_mask(GrammarMatcher& matcher, CompiledGrammar& compiled, std::vector<uint64_t>& bits);
 
 }  // namespace brasa
