@@ -228,10 +228,10 @@ void store_c_tile(int tile, float* buffer, const Weight& w, int64_t row, int n_r
   }
 }
 
-// TODO: this reaches about 44% of the tile unit's peak on 4096 x 4096 x 512.
-// Weight tiles are reloaded from L2 for every pair of token tiles, and each C
-// tile is transposed into y with scalar stores; blocking over more token
-// tiles and a vector transpose would raise it.
+// TODO: this reaches about a third of the tile unit's peak on 4096 x 4096 x
+// 512 (kernels_bench, one thread). Weight tiles are reloaded from L2 for every
+// pair of token tiles, and each C tile is transposed into y with scalar
+// stores. Blocking over more token tiles and a vector transpose would raise it.
 void amx_tile(const Weight& w, int64_t row, int n_rows, const void* activations, int64_t token, int n_tokens,
               float* y) {
   const auto& x = *static_cast<const PackedActivations*>(activations);

@@ -23,6 +23,8 @@ void matmul_q8_vnni_avx512(const Weight& w, const float* x, int64_t n_tokens, fl
 // BF16 and F8_E4M3 only: splits each activation into two BF16 parts, or for
 // F8_E4M3 with split_activations false rounds it to one, and multiplies with
 // vdpbf16ps. E4M3 converts to BF16 exactly. Needs AVX512-VBMI as well.
+// No kernel set calls it, because it measured slower than the F32 paths
+// (kernel_dispatch.cpp); tests and kernels_bench still run it.
 void matmul_bf16_dot_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
                             bool split_activations = true);
 // F8_E4M3 only: converts weights to F32 in registers through BF16 and
