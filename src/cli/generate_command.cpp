@@ -39,6 +39,7 @@ struct GenerateOptions {
   int threads = 0;
   bool ignore_eos = false;
   std::string kv_cache_dtype = "f32";
+  std::string kernels;  // empty: the fastest kernel set
 };
 
 std::vector<int32_t> parse_ids(const std::string& text) {
@@ -129,7 +130,7 @@ void run_generate(const GenerateOptions& options) {
 
   ThreadPool::set_global_threads(options.threads);
   ThreadPool& pool = ThreadPool::global();
-  std::unique_ptr<Backend> backend = make_cpu_backend(pool);
+  std::unique_ptr<Backend> backend = options.kernels.empty() ? make_cpu_backend(pool) : make_cpu_backend(pool, options.kernels);
   std::unique_ptr<Model> model = load_model(model_path, *backend);
   const ModelInfo& info = model->info();
 
@@ -236,6 +237,9 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--seed", options->seed, "RNG seed; -1 picks a random seed")->capture_default_str();
   cmd->add_option("--threads,-t", options->threads, "Threads for the kernels; 0 is the number of physical cores")
       ->capture_default_str();
+  cmd->add_option("--kernels", options->kernels,
+                  "CPU kernel set: scalar, avx2, avx512, avx512-vbmi or amx (default: the fastest this CPU runs); "
+      "scalar with --kv-cache-dtype f16 reproduces llama.cpp's CPU logits most closely");
   cmd->add_option("--kv-cache-dtype", options->kv_cache_dtype,
                   "KV cache element type: f32, or f16 (half the memory, llama.cpp's attention arithmetic)")
       ->capture_default_str();

@@ -38,6 +38,7 @@ struct PerplexityOptions {
   int32_t max_windows = 0;  // 0: all
   bool json = false;
   std::string kv_cache_dtype = "f32";
+  std::string kernels;  // empty: the fastest kernel set
 };
 
 struct WindowResult {
@@ -103,7 +104,8 @@ void run_perplexity(const PerplexityOptions& options) {
   const DType kv_dtype = parse_kv_cache_dtype(options.kv_cache_dtype);
 
   ThreadPool::set_global_threads(options.threads);
-  auto backend = make_cpu_backend(ThreadPool::global());
+  auto backend = options.kernels.empty() ? make_cpu_backend(ThreadPool::global())
+                                         : make_cpu_backend(ThreadPool::global(), options.kernels);
   auto model = load_model(options.model_path, *backend);
   auto tokenizer = load_tokenizer(options.model_path);
 
@@ -204,6 +206,9 @@ void register_perplexity(CLI::App& app) {
   command->add_option("--ctx", options->ctx, "Tokens per window")->capture_default_str();
   command->add_option("--stride", options->stride, "Tokens between window starts (default: --ctx)");
   command->add_option("--threads", options->threads, "Worker threads (default: physical cores)");
+  command->add_option("--kernels", options->kernels,
+                      "CPU kernel set: scalar, avx2, avx512, avx512-vbmi or amx (default: the fastest this CPU runs); "
+      "scalar with --kv-cache-dtype f16 reproduces llama.cpp's CPU logits most closely");
   command->add_option("--kv-cache-dtype", options->kv_cache_dtype,
                       "KV cache element type: f32, or f16 (half the memory, llama.cpp's attention arithmetic)")
       ->capture_default_str();

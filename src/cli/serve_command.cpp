@@ -31,6 +31,7 @@ struct ServeOptions {
   int32_t max_model_len = 0;
   std::string kv_cache_memory = "256M";
   std::string kv_cache_dtype = "f32";
+  std::string kernels;  // empty: the fastest kernel set
   int threads = 0;
   int io_threads = 2;
   int32_t max_waiting = 256;
@@ -118,7 +119,8 @@ void run_serve(const ServeOptions& options) {
     spdlog::warn("serve: no usable chat template, /v1/chat/completions will reject requests: {}", e.what());
   }
   ThreadPool::set_global_threads(options.threads);
-  std::unique_ptr<Backend> backend = make_cpu_backend(ThreadPool::global());
+  std::unique_ptr<Backend> backend = options.kernels.empty() ? make_cpu_backend(ThreadPool::global())
+                                                             : make_cpu_backend(ThreadPool::global(), options.kernels);
   spdlog::info("serve: loading weights from {}", options.model);
   std::unique_ptr<Model> model = load_model(options.model, *backend);
   const ModelInfo& info = model->info();
@@ -196,6 +198,9 @@ void register_serve(CLI::App& app) {
   command->add_option("--max-model-len", options->max_model_len, "Context length in tokens (0: the model's)")->capture_default_str();
   command->add_option("--kv-cache-memory", options->kv_cache_memory, "KV cache size in bytes; K, M and G suffixes allowed")
       ->capture_default_str();
+  command->add_option("--kernels", options->kernels,
+                      "CPU kernel set: scalar, avx2, avx512, avx512-vbmi or amx (default: the fastest this CPU runs); "
+      "scalar with --kv-cache-dtype f16 reproduces llama.cpp's CPU logits most closely");
   command->add_option("--kv-cache-dtype", options->kv_cache_dtype,
                       "KV cache element type: f32, or f16 (half the bytes per token, llama.cpp's attention arithmetic)")
       ->capture_default_str();

@@ -86,8 +86,9 @@ class Backend {
 // The CPU backend, using the best instruction set this CPU supports and `pool` for threads.
 std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool);
 
-// The CPU backend with the kernel set named isa ("scalar", "avx2", "avx512"),
-// for tests that need one set's arithmetic: the scalar set rounds each matmul
+// The CPU backend with the kernel set named isa ("scalar", "avx2", "avx512",
+// "avx512-vbmi", "amx"), for `--kernels` and for tests that need one set's
+// arithmetic: the scalar set rounds each matmul
 // output once, from a double sum. Throws brasa::Error when this CPU cannot run it.
 std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool, const std::string& isa);
 

@@ -93,5 +93,26 @@ TEST(Generate, ChunkedPrefillMatchesEngine) {
   EXPECT_NE(output.find(expected_text), std::string::npos) << "generate printed:\n" << output << "\nengine: " << expected_text;
 }
 
+// `--kernels scalar --kv-cache-dtype f16` is the llama.cpp-comparable setup:
+// its greedy text on stories260K must be the text llama.cpp recorded.
+TEST(Generate, ScalarKernelsWithF16KvGiveLlamaCppText) {
+  const std::string model = std::string(BRASA_SHARED_DIR) + "/testdata/models/stories260K.gguf";
+  auto [output, status] = run_command(std::string(BRASA_BINARY) + " generate --model " + model +
+                                      " --prompt 'Once upon a time' -n 64 --temperature 0 --ignore-eos" +
+                                      " --kernels scalar --kv-cache-dtype f16 --threads 1");
+  ASSERT_EQ(status, 0) << output;
+  EXPECT_NE(output.find(", there was a little girl named Lily. She loved to play outside in the park."),
+            std::string::npos)
+      << output;
+}
+
+TEST(Generate, UnknownKernelSetIsAnError) {
+  const std::string model = std::string(BRASA_SHARED_DIR) + "/testdata/models/stories260K.gguf";
+  auto [output, status] = run_command("(" + std::string(BRASA_BINARY) + " generate --model " + model +
+                                      " --prompt hi -n 1 --kernels sse9 2>&1)");
+  EXPECT_NE(status, 0);
+  EXPECT_NE(output.find("kernel set 'sse9' is not supported"), std::string::npos) << output;
+}
+
 }  // namespace
 }  // namespace brasa
