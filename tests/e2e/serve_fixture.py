@@ -18,7 +18,11 @@ class BrasaServer:
     def __init__(self, binary, model, extra_args=(), env=None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = f"/tmp/brasa-e2e-{os.getpid()}-{self.port}.log"
+        # Logs stay in the build tree beside the binary, so failed runs can be
+        # read afterwards and nothing piles up in /tmp.
+        log_dir = os.environ.get("BRASA_E2E_LOG_DIR") or os.path.join(os.path.dirname(os.path.abspath(binary)), "e2e-logs")
+        os.makedirs(log_dir, exist_ok=True)
+        self.log_path = os.path.join(log_dir, f"serve-{os.getpid()}-{self.port}.log")
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [binary, "serve", "--model", model, "--host", "127.0.0.1", "--port", str(self.port), "--threads", "2",
