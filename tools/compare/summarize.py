@@ -4,7 +4,7 @@ that run_side_by_side.sh writes.
 
 Usage: /usr/bin/python3 tools/compare/summarize.py OUT_DIR
 
-Each cell is the mean over rounds of one engine's tokens/s, followed by each
+Each cell is the median over rounds of one engine's tokens/s, followed by each
 round's figure. The ratio column is brasa divided by llama.cpp, so a value
 above 1 means brasa is faster.
 """
@@ -67,7 +67,7 @@ def cell(values):
     if not values:
         return "missing"
     rounds = ", ".join("%.2f" % v for v in values)
-    return "%.2f (%s)" % (statistics.mean(values), rounds)
+    return "%.2f (%s)" % (statistics.median(values), rounds)
 
 
 def main():
@@ -95,7 +95,7 @@ def main():
         for test, description in TESTS:
             brasa = [run[test] for run in brasa_runs.get(threads, []) if test in run]
             llama = [run[test] for run in llama_runs.get(threads, []) if test in run]
-            ratio = "%.2f" % (statistics.mean(brasa) / statistics.mean(llama)) if brasa and llama else "n/a"
+            ratio = "%.2f" % (statistics.median(brasa) / statistics.median(llama)) if brasa and llama else "n/a"
             print("| %d | %s (%s) | %s | %s | %s |" % (threads, description, test, cell(brasa), cell(llama), ratio))
 
 
