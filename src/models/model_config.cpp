@@ -54,6 +54,15 @@ int32_t positive(int64_t v, const char* key, const std::string& path) {
   return int32_t(v);
 }
 
+// A zero, negative or NaN RoPE base or RMSNorm epsilon would load without
+// error and corrupt every logit, so both are checked here.
+double positive_real(double v, const std::string& key, const std::string& path) {
+  if (!(v > 0.0) || !std::isfinite(v)) {
+    throw Error(path + ": field " + key + " must be a positive finite number, got " + std::to_string(v));
+  }
+  return v;
+}
+
 void parse_rope_scaling(const JsonFields& fields, const std::string& path, RopeScaling& out) {
   if (!fields.has("rope_scaling")) return;
   const nlohmann::json& scaling = fields.at("rope_scaling");
@@ -83,8 +92,8 @@ void parse_common(const JsonFields& f, const std::string& path, ModelConfig& c) 
   c.head_dim = positive(f.integer("head_dim", c.hidden_size / c.n_heads), "head_dim", path);
   c.intermediate_size = positive(f.integer("intermediate_size"), "intermediate_size", path);
   c.vocab_size = positive(f.integer("vocab_size"), "vocab_size", path);
-  c.max_position_embeddings = int32_t(std::min<int64_t>(f.integer("max_position_embeddings", 2048), INT32_MAX));
-  c.rms_norm_eps = float(f.real("rms_norm_eps", 1e-5));
+  c.max_position_embeddings = positive(f.integer("max_position_embeddings", 2048), "max_position_embeddings", path);
+  c.rms_norm_eps = float(positive_real(f.real("rms_norm_eps", 1e-5), "rms_norm_eps", path));
   c.tie_word_embeddings = f.flag("tie_word_embeddings", false);
   parse_rope_scaling(f, path, c.rope_scaling);
   if (c.n_heads % c.n_kv_heads != 0) {
@@ -99,7 +108,7 @@ void parse_llama4_text(const nlohmann::json& text, const std::string& path, Mode
   parse_common(f, path, c);
   c.architecture = "llama4";
   c.rope_style = RopeStyle::Interleaved;  // HF Llama 4 applies RoPE as complex multiplication of (2i, 2i+1) pairs
-  c.rope_theta = f.real("rope_theta", 500000.0);
+  c.rope_theta = positive_real(f.real("rope_theta", 500000.0), "rope_theta", path);
   c.intermediate_size_mlp = positive(f.integer("intermediate_size_mlp", c.intermediate_size), "intermediate_size_mlp", path);
   c.n_experts = positive(f.integer("num_local_experts", 16), "num_local_experts", path);
   c.n_experts_per_tok = positive(f.integer("num_experts_per_tok", 1), "num_experts_per_tok", path);
@@ -164,7 +173,7 @@ ModelConfig parse_hf_config(const nlohmann::json& config, const std::string& pat
     parse_common(f, path, c);
     c.architecture = "llama";
     c.rope_style = RopeStyle::HalfSplit;  // HF Llama checkpoints permute Q/K rows for rotate_half
-    c.rope_theta = f.real("rope_theta", 10000.0);
+    c.rope_theta = positive_real(f.real("rope_theta", 10000.0), "rope_theta", path);
     c.moe_layer.assign(size_t(c.n_layers), false);
     c.rope_layer.assign(size_t(c.n_layers), true);
     c.tensor_prefix = "model.";
@@ -204,9 +213,11 @@ void parse_gguf_common(const GgufFile& gguf, const std::string& arch, ModelConfi
   c.n_kv_heads = positive(gguf.get_int(key("attention.head_count_kv"), c.n_heads), key("attention.head_count_kv").c_str(), path);
   c.head_dim = positive(gguf.get_int(key("attention.key_length"), c.hidden_size / c.n_heads), key("attention.key_length").c_str(), path);
   c.intermediate_size = positive(gguf.get_int(key("feed_forward_length")), key("feed_forward_length").c_str(), path);
-  c.max_position_embeddings = int32_t(std::min<int64_t>(gguf.get_int(key("context_length"), 2048), INT32_MAX));
-  c.rms_norm_eps = float(gguf.get_float(key("attention.layer_norm_rms_epsilon"), 1e-5));
-  c.rope_theta = gguf.get_float(key("rope.freq_base"), 10000.0);
+  // A context length of 0 would let the server size max_model_len from the KV cache alone.
+  c.max_position_embeddings = positive(gguf.get_int(key("context_length"), 2048), key("context_length").c_str(), path);
+  c.rms_norm_eps = float(positive_real(gguf.get_float(key("attention.layer_norm_rms_epsilon"), 1e-5),
+                                       key("attention.layer_norm_rms_epsilon"), path));
+  c.rope_theta = positive_real(gguf.get_float(key("rope.freq_base"), 10000.0), key("rope.freq_base"), path);
   // llama.cpp's converter undoes HF's Q/K permutation for llama, and Llama 4
   // already rotates (2i, 2i+1) pairs, so GGUF uses interleaved pairs.
   c.rope_style = RopeStyle::Interleaved;

@@ -3,6 +3,7 @@
 // interval and the temperature keys (llama.cpp v0.5.0 fixes those values).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 
 #include "core/error.h"
@@ -13,11 +14,11 @@
 namespace brasa {
 namespace {
 
-// A metadata-only llama4 GGUF with the keys llama.cpp's converter writes.
-GgufWriter llama4_keys(uint32_t n_experts, uint32_t n_experts_used = 1) {
+// A metadata-only llama4 GGUF with the keys llama.cpp's converter writes,
+// except the context length, RoPE base and RMSNorm epsilon.
+GgufWriter llama4_keys_without_reals(uint32_t n_experts, uint32_t n_experts_used = 1) {
   GgufWriter w;
   w.add_string("general.architecture", "llama4");
-  w.add_uint32("llama4.context_length", 4096);
   w.add_uint32("llama4.embedding_length", 256);
   w.add_uint32("llama4.block_count", 8);
   w.add_uint32("llama4.feed_forward_length", 512);
@@ -26,12 +27,19 @@ GgufWriter llama4_keys(uint32_t n_experts, uint32_t n_experts_used = 1) {
   w.add_uint32("llama4.attention.head_count_kv", 2);
   w.add_uint32("llama4.attention.key_length", 32);
   w.add_uint32("llama4.rope.dimension_count", 32);
-  w.add_float32("llama4.rope.freq_base", 500000.0f);
-  w.add_float32("llama4.attention.layer_norm_rms_epsilon", 1e-5f);
   w.add_uint32("llama4.expert_count", n_experts);
   w.add_uint32("llama4.expert_used_count", n_experts_used);
   w.add_uint32("llama4.interleave_moe_layer_step", 2);
   w.add_uint32("llama4.vocab_size", 1000);
+  return w;
+}
+
+// A metadata-only llama4 GGUF with the keys llama.cpp's converter writes.
+GgufWriter llama4_keys(uint32_t n_experts, uint32_t n_experts_used = 1) {
+  GgufWriter w = llama4_keys_without_reals(n_experts, n_experts_used);
+  w.add_uint32("llama4.context_length", 4096);
+  w.add_float32("llama4.rope.freq_base", 500000.0f);
+  w.add_float32("llama4.attention.layer_norm_rms_epsilon", 1e-5f);
   return w;
 }
 
@@ -112,6 +120,42 @@ TEST(GgufLlama4Config, RejectsBadValues) {
     ADD_FAILURE() << "expected an error for architecture qwen3";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("supported: llama, llama4"), std::string::npos) << e.what();
+  }
+}
+
+// A zero, negative or NaN RoPE base or RMSNorm epsilon, and a zero context
+// length, are load errors rather than garbage logits.
+TEST(GgufLlama4Config, RejectsNonPositiveReals) {
+  struct Case {
+    const char* key;
+    float value;
+  };
+  const Case cases[] = {{"llama4.rope.freq_base", -1.0f},
+                        {"llama4.rope.freq_base", 0.0f},
+                        {"llama4.attention.layer_norm_rms_epsilon", NAN},
+                        {"llama4.attention.layer_norm_rms_epsilon", -1e-5f}};
+  for (const Case& c : cases) {
+    GgufWriter w = llama4_keys_without_reals(4);
+    w.add_uint32("llama4.context_length", 4096);
+    const bool is_epsilon = std::string(c.key) == "llama4.attention.layer_norm_rms_epsilon";
+    w.add_float32("llama4.rope.freq_base", is_epsilon ? 500000.0f : c.value);
+    w.add_float32("llama4.attention.layer_norm_rms_epsilon", is_epsilon ? c.value : 1e-5f);
+    try {
+      parse(w, "llama4-config-real");
+      ADD_FAILURE() << "expected an error for " << c.key << " = " << c.value;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string(c.key) + " must be a positive finite number"), std::string::npos)
+          << e.what();
+    }
+  }
+
+  GgufWriter zero_context = llama4_keys_without_reals(4);
+  zero_context.add_uint32("llama4.context_length", 0);
+  try {
+    parse(zero_context, "llama4-config-context");
+    ADD_FAILURE() << "expected an error for llama4.context_length 0";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("llama4.context_length must be positive"), std::string::npos) << e.what();
   }
 }
 
