@@ -49,7 +49,18 @@ void check_options(const ConvertOptions& options, const std::string& format, DTy
   }
 }
 
-void run_convert(const ConvertOptions& options) {
+// Drops trailing separators, so that "out/" stages in "out.tmp-PID" beside
+// the target and not inside it, where the final rename would fail and leave an
+// empty "out/" behind.
+std::string without_trailing_separators(const std::string& path) {
+  fs::path p(path);
+  while (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
+  return p.string();
+}
+
+void run_convert(const ConvertOptions& requested) {
+  ConvertOptions options = requested;
+  options.out = without_trailing_separators(requested.out);
   const DType target = parse_target_dtype(options.dtype);
   const std::string format = output_format(options);
   check_options(options, format, target);

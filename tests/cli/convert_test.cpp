@@ -214,6 +214,21 @@ TEST(ConvertErrors, BadInputIsAClearError) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+// An --out with a trailing slash names the output directory. The staging
+// directory must go beside it, not inside it, or the final rename fails.
+TEST(ConvertErrors, TrailingSlashOutWritesDirectory) {
+  fs::create_directories(kWork);
+  const std::string out = kWork + "/trailing-slash";
+  fs::remove_all(out);
+  auto [output, status] = run_brasa("convert --model " + kStories + " --out " + out + "/ --dtype f32");
+  EXPECT_EQ(status, 0) << output;
+  EXPECT_TRUE(fs::exists(out + "/model.safetensors")) << output;
+  EXPECT_TRUE(fs::exists(out + "/config.json")) << output;
+  for (const fs::directory_entry& entry : fs::directory_iterator(kWork)) {
+    EXPECT_EQ(entry.path().filename().string().find("trailing-slash.tmp-"), std::string::npos) << entry.path();
+  }
+}
+
 // ---------------------------------------------------------------------------
 // stories260K (llama)
 
