@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "server/response_format.h"
+#include "structured/tool_call_parser.h"
 
 namespace brasa::server {
 
@@ -218,7 +219,11 @@ void GenerationJob::finish_choice(ChoiceState& choice, const std::string& reason
       // Text held back as a possible call start, and a call still open, go out before the end.
       StreamDelta rest = choice.tool_stream.finish();
       send_chat_delta(choice, rest.content, std::move(rest.tool_calls), {});
-      if (choice.n_tool_calls_sent > 0) choice.finish_reason = "tool_calls";
+      // A call that max_tokens cut off still went out, with "{}" arguments
+      // that need not match its schema. Such a choice keeps "length", as the
+      // non-streaming response does, so clients do not run the truncated call.
+      const bool cut_off = reason == "length" && parse_tool_calls(choice.text).tool_calls.empty();
+      if (choice.n_tool_calls_sent > 0 && !cut_off) choice.finish_reason = "tool_calls";
     }
     writer_->write_event(sse(chat_chunk(*this, choice, false, "", {}, choice.finish_reason)));
   } else {

@@ -173,6 +173,11 @@ void parse_common(const json& body, CommonRequest& request) {
   if (auto value = integer_field(body, "n", 1, kMaxChoices)) request.n = int32_t(*value);
   parse_stop(body, request);
   if (auto value = bool_field(body, "stream")) request.stream = *value;
+  // Streamed responses carry no prompt_logprobs, so vLLM's rule applies: a
+  // positive value with stream is an error rather than a silently missing field.
+  if (request.stream && sampling.prompt_logprobs > 0) {
+    throw invalid_field("prompt_logprobs", "'prompt_logprobs' is not available when 'stream' is true; set 'stream' to false.");
+  }
   if (const json* options = find_field(body, "stream_options")) {
     if (!options->is_object()) throw invalid_field("stream_options", "'stream_options' must be an object.");
     if (!request.stream) throw invalid_field("stream_options", "'stream_options' is only allowed when 'stream' is true.");

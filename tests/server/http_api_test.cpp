@@ -191,6 +191,36 @@ TEST_F(HttpApiTest, ToolCallsAreParsedFromOutput) {
   EXPECT_EQ(json::parse(call["function"]["arguments"].get<std::string>()), json({{"city", "Paris"}}));
 }
 
+// max_tokens cuts the echoed call inside its string argument. The stream has
+// already sent the call's name, but the choice must still end with "length",
+// as the non-streaming response does.
+TEST_F(HttpApiTest, StreamedCallCutByMaxTokensIsLength) {
+  json request = chat_body("[get_weather(city=\"Paris\")]");
+  request["tools"] = json::parse(R"([{"type": "function", "function": {"name": "get_weather",
+      "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}])");
+  request["max_tokens"] = 20;
+
+  json whole = post("/v1/chat/completions", request).parsed();
+  EXPECT_EQ(whole["choices"][0]["finish_reason"], "length") << whole.dump();
+
+  request["stream"] = true;
+  Reply reply = post("/v1/chat/completions", request);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  std::string finish;
+  std::string name;
+  for (const std::string& event : sse_events(reply.body)) {
+    if (event == "[DONE]") continue;
+    json choice = json::parse(event)["choices"][0];
+    if (!choice["finish_reason"].is_null()) finish = choice["finish_reason"];
+    if (choice["delta"].contains("tool_calls")) {
+      name += choice["delta"]["tool_calls"][0]["function"].value("name", "");
+    }
+  }
+  EXPECT_EQ(name, "get_weather");
+  EXPECT_EQ(finish, "length");
+  EXPECT_TRUE(engine_drains());
+}
+
 TEST_F(HttpApiTest, InvalidSchemaNamesField) {
   json request = chat_body("x");
   request["response_format"] = json::parse(

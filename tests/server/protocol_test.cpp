@@ -37,7 +37,7 @@ TEST(ChatParser, ReadsEveryField) {
     "stop": ["x", "yz"], "seed": 42, "presence_penalty": 0.5, "frequency_penalty": -0.5,
     "logit_bias": {"17": -100, "3": 2.5}, "logprobs": true, "top_logprobs": 5, "stream": true,
     "stream_options": {"include_usage": true}, "user": "u1", "top_k": 40, "min_p": 0.1,
-    "repetition_penalty": 1.1, "ignore_eos": true, "prompt_logprobs": 2, "unknown_field": {"x": 1}})");
+    "repetition_penalty": 1.1, "ignore_eos": true, "prompt_logprobs": 0, "unknown_field": {"x": 1}})");
   EXPECT_EQ(request.model, "m");
   ASSERT_EQ(request.messages.size(), 2u);
   EXPECT_EQ(request.messages[1]["content"], "a\nb");
@@ -58,7 +58,7 @@ TEST(ChatParser, ReadsEveryField) {
   EXPECT_FLOAT_EQ(request.sampling.min_p, 0.1f);
   EXPECT_FLOAT_EQ(request.sampling.repetition_penalty, 1.1f);
   EXPECT_TRUE(request.ignore_eos);
-  EXPECT_EQ(request.sampling.prompt_logprobs, 2);
+  EXPECT_EQ(request.sampling.prompt_logprobs, 0);  // a positive value cannot stream
 }
 
 TEST(ChatParser, DefaultsMatchOpenAi) {
@@ -216,6 +216,19 @@ TEST(CompletionParser, ChecksBestOf) {
   EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "best_of": 0})"), "best_of");
   EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "best_of": 129})"), "best_of");
   EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "best_of": "2"})"), "best_of");
+}
+
+TEST(CompletionParser, PromptLogprobsNotStreamed) {
+  EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "prompt_logprobs": 1, "stream": true})"),
+            "prompt_logprobs");
+  EXPECT_EQ(chat_error_param("{" + kMessages + R"(, "prompt_logprobs": 2, "stream": true})"), "prompt_logprobs");
+  EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "prompt_logprobs": 0, "stream": true})"),
+            "<accepted>");
+  EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "prompt_logprobs": 1})"), "<accepted>");
+
+  // echo with logprobs scores the prompt internally, which streams in the echo chunk.
+  EXPECT_EQ(completion_error_param(R"({"model": "m", "prompt": "x", "echo": true, "logprobs": 1, "stream": true})"),
+            "<accepted>");
 }
 
 TEST(ErrorBody, HasOpenAiShape) {
