@@ -214,7 +214,10 @@ void register_serve(CLI::App& app) {
   command->add_option("--max-connections", options->max_connections,
                       "Open HTTP connections at most; further ones get 503 and are closed")
       ->capture_default_str();
-  command->add_option("--log-level", options->log_level, "trace, debug, info, warn, error or off")->capture_default_str();
+  // spdlog 1.10 reads an unknown level name as "off", so a typo would silence every log line.
+  command->add_option("--log-level", options->log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
   command->callback([options] { run_serve(*options); });
 }
 

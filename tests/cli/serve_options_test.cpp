@@ -1,0 +1,40 @@
+// Runs `brasa serve` with invalid options, which must fail before any model
+// loads, with a message that names the option.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+#include <utility>
+
+#include <sys/wait.h>
+
+namespace brasa {
+namespace {
+
+// Runs a brasa command line and returns its output (stdout and stderr) and exit status.
+std::pair<std::string, int> run_brasa(const std::string& arguments) {
+  const std::string command = std::string(BRASA_BINARY) + " " + arguments + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return {"", -1};
+  std::string output;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
+  const int status = pclose(pipe);
+  return {output, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+// spdlog 1.10 reads an unknown level name as "off", so without the check a typo
+// started a server that logged nothing, errors included.
+TEST(ServeOptions, UnknownLogLevelIsAnError) {
+  // The model path does not exist either, so a level that passed would end in a load error instead.
+  const std::string model = "/nonexistent/model.gguf";
+  for (const char* level : {"loud", "INFO", "warning", ""}) {
+    auto [output, status] = run_brasa("serve --port 0 --model " + model + " --log-level '" + level + "'");
+    EXPECT_NE(status, 0) << level;
+    EXPECT_NE(output.find("--log-level"), std::string::npos) << level << "\noutput: " << output;
+  }
+}
+
+}  // namespace
+}  // namespace brasa
