@@ -204,27 +204,30 @@ void BM_MaskBoundedStringSteps(benchmark::State& state) {
 }
 BENCHMARK(BM_MaskBoundedStringSteps)->Arg(3)->Arg(4)->Unit(benchmark::kMicrosecond);
 
-// LazyToolCallConstraint::mask before the model has decided: the tokens that
-// start with '{' are checked against the JSON call grammar, and those with "("
-// against "[name(".
+// LazyToolCallConstraint::mask before a call has started: at the start the
+// tokens that start with '{' are checked against the JSON call grammar, and
+// those with "(" against "[name(". After plain text, only the tokens that
+// could open a call from the pending tail are checked.
 void BM_MaskLazyUndecided(benchmark::State& state) {
   auto vocabulary = vocabulary_for(state.range(0));
   LazyToolCallGrammars grammars;
   grammars.json = std::make_shared<CompiledGrammar>(std::make_shared<const Grammar>(compile_forced_tool_calls(bench_tools(), true)), vocabulary);
   grammars.pythonic = std::make_shared<CompiledGrammar>(grammar_for(2), vocabulary);
+  for (const ForcedTool& tool : bench_tools()) grammars.tool_names.push_back(tool.name);
   LazyToolCallConstraint constraint(grammars, vocabulary);
-  if (state.range(1) == 1) {
-    for (int32_t token : byte_tokens(*vocabulary, "[get_")) constraint.accept(token);
-  }
+  const char* prefixes[] = {"", "[get_", "See below.", "See below. [get_", "See below. {\"name\": \"get_"};
+  for (int32_t token : byte_tokens(*vocabulary, prefixes[state.range(1)])) constraint.accept(token);
   std::vector<uint8_t> allowed(vocabulary->vocab_size(), 1);
   for (auto _ : state) {
     std::fill(allowed.begin(), allowed.end(), 1);
     constraint.mask(allowed);
     benchmark::DoNotOptimize(allowed.data());
   }
-  state.SetLabel(std::string("llama") + std::to_string(state.range(0)) + (state.range(1) == 1 ? " after '[get_'" : " at the start"));
+  state.SetLabel(std::string("llama") + std::to_string(state.range(0)) + " after '" + prefixes[state.range(1)] + "'");
 }
-BENCHMARK(BM_MaskLazyUndecided)->ArgsProduct({{3, 4}, {0, 1}})->Unit(benchmark::kMicrosecond);
+// 0, 1: undecided at the start. 2: plain text with no call pending. 3, 4: a
+// pythonic or JSON call that may open after plain text.
+BENCHMARK(BM_MaskLazyUndecided)->ArgsProduct({{3, 4}, {0, 1, 2, 3, 4}})->Unit(benchmark::kMicrosecond);
 
 void BM_BuildStringBodyTables(benchmark::State& state) {
   auto vocabulary = vocabulary_for(state.range(0));

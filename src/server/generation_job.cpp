@@ -36,6 +36,7 @@ void GenerationJob::add_choice(int32_t prompt_index, std::vector<int32_t> prompt
   choice.prompt = std::move(prompt);
   choice.n_prompt_tokens = int32_t(choice.prompt.size());
   choice.stop_matcher = StopMatcher(options_.stop);
+  choice.tool_stream = ToolCallStreamParser(options_.tool_call_policy);
   choices_.push_back(std::move(choice));
 }
 

@@ -38,6 +38,7 @@ struct JobOptions {
   // Tools are enabled: chat output is split into content and tool_calls, after
   // the end for a whole response and delta by delta for a stream.
   bool has_tools = false;
+  ToolCallPolicy tool_call_policy;  // with has_tools: the parsed calls that may become tool_calls
   // Completions with best_of > n: each prompt has best_of choices, and only the
   // n with the highest cumulative logprob go into the response. 0 returns every choice.
   int32_t best_of = 0;

@@ -252,6 +252,7 @@ void OpenAiService::handle_chat(const HttpRequest& http_request, const std::shar
   options.logprobs = request.sampling.logprobs;
   options.prompt_logprobs = request.sampling.prompt_logprobs;
   options.has_tools = plan.expect_tool_calls;
+  options.tool_call_policy = plan.tool_call_policy;
 
   auto job = std::make_shared<GenerationJob>(options, engine_, tokenizer_, metrics_, writer);
   for (int i = 0; i < request.n; ++i) job->add_choice(0, prompt);

@@ -138,7 +138,7 @@ json chat_response(const GenerationJob& job) {
     std::string finish_reason = choice.finish_reason;
     if (job.options().has_tools) {
       // Calls in the output become tool_calls; text before the first call stays content.
-      ParsedToolOutput parsed = parse_tool_calls(choice.text);
+      ParsedToolOutput parsed = parse_tool_calls(choice.text, job.options().tool_call_policy);
       if (!parsed.tool_calls.empty()) {
         json calls = json::array();
         for (const ToolCall& call : parsed.tool_calls) {

@@ -37,6 +37,25 @@ const std::vector<int32_t>& json_openers(const VocabularyIndex& vocabulary) {
   return *std::static_pointer_cast<const std::vector<int32_t>>(vocabulary.derived("json-call-openers", compute));
 }
 
+// Returns whether a '[' or '{' comes before a '(' or '"' in `bytes`, so the token could
+// open a call and confirm it on its own.
+bool may_open_call_alone(const std::string& bytes) {
+  size_t opener = bytes.find_first_of("[{");
+  return opener != std::string::npos && bytes.find_first_of("(\"", opener + 1) != std::string::npos;
+}
+
+// The tokens of may_open_call_alone, computed once per vocabulary.
+const std::vector<int32_t>& lone_call_openers(const VocabularyIndex& vocabulary) {
+  auto compute = [&]() -> std::shared_ptr<const void> {
+    auto ids = std::make_shared<std::vector<int32_t>>();
+    for (int32_t id = 0; id < vocabulary.vocab_size(); ++id) {
+      if (may_open_call_alone(vocabulary.token_bytes(id))) ids->push_back(id);
+    }
+    return ids;
+  };
+  return *std::static_pointer_cast<const std::vector<int32_t>>(vocabulary.derived("lone-call-openers", compute));
+}
+
 }  // namespace
 
 LazyToolCallConstraint::LazyToolCallConstraint(LazyToolCallGrammars grammars,
@@ -44,7 +63,11 @@ LazyToolCallConstraint::LazyToolCallConstraint(LazyToolCallGrammars grammars,
     : grammars_(std::move(grammars)), vocabulary_(std::move(vocabulary)) {
   python_start_ = vocabulary_->special_token_id("<|python_start|>");
   python_end_ = vocabulary_->special_token_id("<|python_end|>");
-  if (grammars_.pythonic != nullptr) opening_ = std::make_unique<GrammarMatcher>(grammars_.pythonic->grammar());
+  if (grammars_.pythonic != nullptr) {
+    opening_ = std::make_unique<GrammarMatcher>(grammars_.pythonic->grammar());
+    pythonic_root_ = std::make_unique<GrammarMatcher>(grammars_.pythonic->grammar());
+  }
+  if (grammars_.json != nullptr) json_root_ = std::make_unique<GrammarMatcher>(grammars_.json->grammar());
 }
 
 // Special tokens have no bytes here, so EOS and other specials are not blank:
@@ -88,6 +111,7 @@ std::string_view LazyToolCallConstraint::opening_text(int32_t token) const {
 void LazyToolCallConstraint::mask(std::vector<uint8_t>& allowed) {
   switch (state_) {
     case State::Text:
+      mask_text_openings(allowed, text_tail_);
       return;
 
     case State::JsonCall:
@@ -110,7 +134,8 @@ void LazyToolCallConstraint::mask(std::vector<uint8_t>& allowed) {
       return;
 
     case State::Bracket:
-      mask_pythonic_opening(allowed);
+      // The same as after plain text: opening_text_ reads "[" and part of a name.
+      mask_text_openings(allowed, opening_text_);
       return;
 
     case State::Undecided:
@@ -128,30 +153,107 @@ void LazyToolCallConstraint::mask(std::vector<uint8_t>& allowed) {
     }
   }
   mask_pythonic_opening(allowed);
+  mask_text_openings_in(allowed, "", lone_call_openers(*vocabulary_), nullptr);
 }
 
-void LazyToolCallConstraint::start_call(State state) {
+bool LazyToolCallConstraint::accepts_opening(const CallOpening& opening, std::string_view call_text) {
+  GrammarMatcher* root = opening.form == CallForm::Pythonic ? pythonic_root_.get() : json_root_.get();
+  if (root == nullptr) return true;  // that form is not constrained
+  return root->accepted_prefix_length(call_text) == call_text.size();
+}
+
+// Clears the tokens of `ids` after which a call opens in `tail` + the token's
+// bytes whose text, from its '[' or '{' through the token, the call grammar rejects.
+void LazyToolCallConstraint::mask_text_openings_in(std::vector<uint8_t>& allowed, std::string_view tail,
+                                                   const std::vector<int32_t>& ids, const FirstByteFilter* filter) {
+  for (int32_t id : ids) {
+    if (static_cast<size_t>(id) >= allowed.size() || allowed[id] == 0) continue;
+    const std::string& bytes = vocabulary_->token_bytes(id);
+    if (filter != nullptr && (bytes.empty() || !(*filter)[static_cast<uint8_t>(bytes[0])])) continue;
+
+    scratch_.assign(tail);
+    scratch_ += bytes;
+    CallOpening opening = find_call_opening(scratch_, grammars_.tool_names);
+    if (opening.form == CallForm::None) continue;
+    if (!accepts_opening(opening, std::string_view(scratch_).substr(opening.start))) allowed[id] = 0;
+  }
+}
+
+// A call can open only at a token that writes its confirming byte: the '(' of
+// a pythonic call or the '"' that closes a JSON call's name. Only a token that
+// contains its own '[' or '{' before that byte can open a call when no candidate
+// is pending, so this step costs little on plain text.
+void LazyToolCallConstraint::mask_text_openings(std::vector<uint8_t>& allowed, std::string_view tail) {
+  if (!tail.empty()) {
+    bool pythonic = tail[0] == '[';
+    if (pythonic ? pythonic_root_ != nullptr : json_root_ != nullptr) {
+      // The bytes that keep the tail's candidate open. A token that starts
+      // with another byte ends it, and can open a call only with a '[' or '{'
+      // of its own, as a lone opener. After "[get_" this leaves only "w...".
+      FirstByteFilter continues{};
+      for (int byte = 0; byte < 256; ++byte) {
+        scratch_.assign(tail);
+        scratch_ += static_cast<char>(byte);
+        continues[byte] = find_call_opening(scratch_, grammars_.tool_names).start == 0;
+      }
+      mask_text_openings_in(allowed, tail, vocabulary_->tokens_containing(pythonic ? '(' : '"'), &continues);
+    }
+  }
+  mask_text_openings_in(allowed, tail, lone_call_openers(*vocabulary_), nullptr);
+}
+
+void LazyToolCallConstraint::start_call(State state, std::string_view call_text) {
   state_ = state;
   call_ = std::make_unique<GrammarConstraint>(state == State::JsonCall ? grammars_.json : grammars_.pythonic);
-  if (state == State::PythonicCall) call_->accept_text(opening_text_);
+  call_->accept_text(call_text);
   opening_.reset();
   opening_text_.clear();
+  text_tail_.clear();
+}
+
+// Plain text: keeps the tail that may still open a call, or starts the call
+// once the text confirms one.
+void LazyToolCallConstraint::accept_text(std::string_view bytes) {
+  text_tail_ += bytes;
+  CallOpening opening = find_call_opening(text_tail_, grammars_.tool_names);
+  if (opening.form == CallForm::None) {
+    if (opening.start == std::string_view::npos) {
+      text_tail_.clear();
+    } else {
+      text_tail_.erase(0, opening.start);
+    }
+    return;
+  }
+
+  std::string call_text = text_tail_.substr(opening.start);
+  text_tail_.clear();
+  State state = opening.form == CallForm::Pythonic ? State::PythonicCall : State::JsonCall;
+  bool constrained = (state == State::PythonicCall ? grammars_.pythonic : grammars_.json) != nullptr;
+  // A token the mask would have cleared (or a form without a grammar) leaves
+  // the call unconstrained, so it stays text here.
+  if (!constrained || !accepts_opening(opening, call_text)) return;
+  start_call(state, call_text);
 }
 
 void LazyToolCallConstraint::accept_pythonic_opening(int32_t token) {
   bool in_vocabulary = token >= 0 && token < vocabulary_->vocab_size();
   std::string_view text = in_vocabulary ? opening_text(token) : std::string_view();
   if (opening_ == nullptr || text.empty() || !opening_->accept_bytes(text)) {
+    // Plain text from here, which may still open a call from the "[" so far,
+    // as in "[ get_weather(" or "[1] [get_weather(".
     state_ = State::Text;
+    text_tail_ = opening_text_;
     opening_.reset();
     opening_text_.clear();
+    accept_text(text);
     return;
   }
   opening_text_ += text;
   // The grammar takes a "(" only right after a tool name, so the first one
   // completes "[name(".
   if (text.find('(') != std::string_view::npos) {
-    start_call(State::PythonicCall);
+    std::string call_text = std::move(opening_text_);
+    start_call(State::PythonicCall, call_text);
   } else {
     state_ = State::Bracket;
   }
@@ -160,12 +262,15 @@ void LazyToolCallConstraint::accept_pythonic_opening(int32_t token) {
 void LazyToolCallConstraint::accept(int32_t token) {
   bool before_call = state_ == State::Undecided || state_ == State::Bracket || state_ == State::Text;
   if (before_call && token >= 0 && token == python_start_ && grammars_.pythonic != nullptr) {
-    start_call(State::WrappedCall);
+    start_call(State::WrappedCall, "");
     return;
   }
 
   switch (state_) {
     case State::Text:
+      if (token >= 0 && token < vocabulary_->vocab_size()) accept_text(vocabulary_->token_bytes(token));
+      return;
+
     case State::WrappedClosed:
       return;
 
@@ -189,9 +294,7 @@ void LazyToolCallConstraint::accept(int32_t token) {
     case State::Undecided:
       if (is_blank(token)) return;
       if (opens_json_call(token)) {
-        std::string_view text = opening_text(token);
-        start_call(State::JsonCall);
-        call_->accept_text(text);
+        start_call(State::JsonCall, opening_text(token));
         return;
       }
       accept_pythonic_opening(token);

@@ -221,19 +221,26 @@ StructuredOutputPlan plan_structured_output(const StructuredOutputRequest& reque
         key.push_back({names[i], parameters});
       }
       LazyToolCallGrammars grammars;
+      grammars.tool_names = names;
       try {
         grammars.json = grammar_cache().get_or_compile(vocabulary, "tools\n" + std::to_string(parallel) + key.dump(),
                                                        [&] { return compile_forced_tool_calls(all, parallel); });
       } catch (const SchemaError&) {
-        // NOTE: such a request still gets JSON-form calls parsed from free text.
+        // JSON-form calls then stay content (see tool_call_policy below).
       }
       try {
         grammars.pythonic = grammar_cache().get_or_compile(
             vocabulary, "pythonic tools\n" + std::to_string(parallel) + key.dump(),
             [&] { return compile_pythonic_tool_calls(all, parallel); });
       } catch (const SchemaError&) {
-        // Pythonic calls are then parsed from free text, as above.
+        // Pythonic calls then stay content, as above.
       }
+      // A call in a form without a grammar, or of an unlisted tool, is
+      // generated unconstrained, so its arguments may fail the schema. The
+      // server returns such a call as content instead of tool_calls.
+      plan.tool_call_policy.json_form = grammars.json != nullptr;
+      plan.tool_call_policy.pythonic_form = grammars.pythonic != nullptr;
+      plan.tool_call_policy.tool_names = names;
       if (grammars.json != nullptr || grammars.pythonic != nullptr) {
         plan.constraint = std::make_unique<LazyToolCallConstraint>(std::move(grammars), vocabulary);
       }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "structured/constraint.h"
+#include "structured/tool_call_parser.h"
 #include "structured/vocabulary.h"
 
 namespace brasa {
@@ -37,6 +38,11 @@ struct StructuredOutputPlan {
   // output with parse_tool_calls or ToolCallStreamParser and return the calls
   // with finish_reason "tool_calls".
   bool expect_tool_calls = false;
+
+  // The parsed calls that may come back as tool_calls; pass it to
+  // parse_tool_calls and ToolCallStreamParser. Under tool_choice "auto" it
+  // rejects calls the constraint did not enforce.
+  ToolCallPolicy tool_call_policy;
 
   // The tools to show the model: all of them, or the one tool_choice names.
   // Empty when tool_choice is "none" or there are no tools. When the chat

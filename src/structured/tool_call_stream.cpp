@@ -52,8 +52,10 @@ StreamDelta ToolCallStreamParser::scan_content() {
     char c = pending_[start];
     if (c != '<' && c != '[' && c != '{') continue;
 
-    tool_syntax::StartMatch match = tool_syntax::match_start(std::string_view(pending_).substr(start));
+    std::string_view rest = std::string_view(pending_).substr(start);
+    tool_syntax::StartMatch match = tool_syntax::match_start(rest);
     if (match == tool_syntax::StartMatch::None) continue;
+    if (match == tool_syntax::StartMatch::Confirmed && !policy_.allows_region(rest)) continue;
 
     out.content = pending_.substr(0, start);
     if (match == tool_syntax::StartMatch::Prefix) {
@@ -79,6 +81,20 @@ StreamDelta ToolCallStreamParser::advance_calls(bool final) {
   bool failed = region.status == tool_syntax::RegionStatus::Invalid ||
                 (final && region.status == tool_syntax::RegionStatus::Incomplete) ||
                 (final && region.calls.empty());
+
+  // A call of a name the policy rejects ends the region where that call starts.
+  for (size_t i = 0; i < region.calls.size(); ++i) {
+    if (policy_.allows_name(region.calls[i].name)) continue;
+    region.calls_end = i == 0 ? 0 : region.call_ends[i - 1];
+    region.calls.resize(i);
+    region.open_name.clear();
+    failed = true;
+    break;
+  }
+  if (!region.open_name.empty() && !policy_.allows_name(region.open_name)) {
+    region.open_name.clear();
+    failed = true;
+  }
 
   if (failed && n_named_ == 0) {
     // Not a call after all: send its first character as content and look for

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "structured/tool_call_parser.h"
@@ -39,8 +40,13 @@ struct StreamDelta {
 // unparsed rest as content (a named call that never closed gets "{}"
 // arguments). parse_tool_calls returns such a text whole as content. Examples: an unclosed
 // list "[f(a=1)", or text after the calls "[f(a=1)] and more".
+//
+// A call that `policy` rejects stays content, as in parse_tool_calls; after
+// calls were sent, the rest from the rejected call on becomes content.
 class ToolCallStreamParser {
  public:
+  explicit ToolCallStreamParser(ToolCallPolicy policy = {}) : policy_(std::move(policy)) {}
+
   StreamDelta feed(std::string_view text);
   StreamDelta finish();
 
@@ -50,6 +56,7 @@ class ToolCallStreamParser {
   StreamDelta scan_content();
   StreamDelta advance_calls(bool final);
 
+  ToolCallPolicy policy_;
   Mode mode_ = Mode::Content;
   std::string pending_;    // content mode: text not yet sent
   std::string call_text_;  // call mode: text from the call start on

@@ -385,6 +385,7 @@ class RegionParser {
     }
     result_.calls.push_back({*name, dump_compact(arguments)});
     result_.calls_end = reader_.pos();
+    result_.call_ends.push_back(result_.calls_end);
     result_.open_name.clear();
     return true;
   }
@@ -396,6 +397,7 @@ class RegionParser {
     if (!call) return false;
     result_.calls.push_back(std::move(*call));
     result_.calls_end = reader_.pos();
+    result_.call_ends.push_back(result_.calls_end);
     return true;
   }
 
@@ -445,6 +447,15 @@ class RegionParser {
 }  // namespace
 
 RegionParse parse_region(std::string_view text) { return RegionParser(text).run(); }
+
+bool is_json_region(std::string_view text) {
+  if (text.empty()) return false;
+  if (text[0] == '{') return true;
+  if (text[0] != '[') return false;
+  size_t i = 1;
+  while (i < text.size() && is_space(text[i])) ++i;
+  return i < text.size() && text[i] == '{';
+}
 
 StartMatch match_start(std::string_view text) {
   if (text.empty()) return StartMatch::None;

@@ -25,6 +25,7 @@ struct RegionParse {
   std::vector<RawCall> calls;  // the calls that closed before the text ended or failed
   std::string open_name;       // Incomplete only: the name of the open call, once it is complete
   size_t calls_end = 0;        // offset just past the last call in `calls`
+  std::vector<size_t> call_ends;  // offset just past each call in `calls`
 };
 
 // Parses a call region that starts at text[0]: an optional <|python_start|>,
@@ -38,5 +39,9 @@ enum class StartMatch { None, Prefix, Confirmed };
 // with "<|python_start|>", "[name(", "[{\"name\"" or "{\"name\"" (whitespace
 // allowed between the parts). Prefix: the text is too short to tell.
 StartMatch match_start(std::string_view text);
+
+// Returns whether the call region that starts at text[0] is in the JSON form: "{" or
+// "[" then "{" after whitespace. Any other region is pythonic.
+bool is_json_region(std::string_view text);
 
 }  // namespace brasa::tool_syntax

@@ -3,10 +3,10 @@
 Usage: pythonic_auto_call_test.py BRASA_BINARY MODEL
 MODEL is the Llama 4 test checkpoint scout-tiny, whose weights are random. A
 logit_bias pushes the model to open a call, either with <|python_start|> or
-with "[name(" at the start of the output. From there the server must constrain
-the call, so the returned tool_calls validate against the tool's schema
-(python3-jsonschema) for every seed, streamed or not, with finish_reason
-"tool_calls".
+with "[name(" at the start of the output or after plain text. From there the
+server must constrain the call, so the returned tool_calls validate against
+the tool's schema (python3-jsonschema) for every seed, streamed or not, with
+finish_reason "tool_calls".
 """
 
 import json
@@ -116,11 +116,10 @@ class PythonicAutoCallTest(unittest.TestCase):
                 self.assertEqual(streamed, [{"name": c["name"], "arguments": c["arguments"]} for c in calls])
 
     def check_bracket_outcome(self, content, calls, finish_reason, where):
-        """Checks one output of the bracket test; returns 1 when it is a bare call list, else 0."""
-        if finish_reason == "tool_calls" and (content or "").strip():
-            # A list written after plain text is parsed but was not
-            # constrained, so its arguments are not checked.
-            return 0
+        """Checks one output of the bracket test; returns 1 when it is a bare call list, else 0.
+
+        A list written after plain text is constrained too, so its calls must
+        validate like one at the start."""
         if finish_reason == "tool_calls":
             self.assertEqual(len(calls), 1, where)
             self.check_calls(calls, where)

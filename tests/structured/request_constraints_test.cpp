@@ -137,6 +137,29 @@ TEST(RequestConstraints, AutoAndNoneToolChoice) {
   EXPECT_TRUE(none.tools.empty());
 }
 
+// Under "auto" only calls the constraint enforced may become tool_calls: of
+// listed tools, in a form whose grammar compiled. Other choices allow any call.
+TEST(RequestConstraints, AutoPolicyNamesEnforcedCalls) {
+  std::string tools = std::string("[") + kWeatherTool + "," + kTimeTool + "]";
+  StructuredOutputPlan automatic = plan("{\"tools\": " + tools + "}");
+  EXPECT_EQ(automatic.tool_call_policy.tool_names, (std::vector<std::string>{"get_weather", "get_time"}));
+  EXPECT_TRUE(automatic.tool_call_policy.json_form);
+  EXPECT_TRUE(automatic.tool_call_policy.pythonic_form);
+
+  // A required property that is no Python identifier cannot be written as a keyword.
+  StructuredOutputPlan spaced = plan(R"({"tools": [{"type": "function", "function": {"name": "f", "parameters":
+      {"type": "object", "properties": {"first name": {"type": "string"}}, "required": ["first name"]}}}]})");
+  ASSERT_FALSE(spaced.error.has_value());
+  EXPECT_NE(spaced.constraint, nullptr);
+  EXPECT_TRUE(spaced.tool_call_policy.json_form);
+  EXPECT_FALSE(spaced.tool_call_policy.pythonic_form);
+  EXPECT_TRUE(parse_tool_calls("[f(x=1)]", spaced.tool_call_policy).tool_calls.empty());
+
+  StructuredOutputPlan required = plan("{\"tools\": " + tools + ", \"tool_choice\": \"required\"}");
+  EXPECT_TRUE(required.tool_call_policy.tool_names.empty());
+  EXPECT_TRUE(required.tool_call_policy.pythonic_form);
+}
+
 TEST(RequestConstraints, AutoConstrainsACallOnceStarted) {
   std::string tools = std::string("[") + kWeatherTool + "," + kTimeTool + "]";
   auto vocabulary = small_vocabulary();

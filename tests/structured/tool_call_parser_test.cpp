@@ -137,5 +137,40 @@ TEST(ToolCallParser, LargeIntegersBecomeNumbers) {
   EXPECT_EQ(parsed["b"], 1000);
 }
 
+TEST(ToolCallParser, PolicyRejectsForm) {
+  ToolCallPolicy no_pythonic;
+  no_pythonic.pythonic_form = false;
+  for (const char* text : {"[f(a=1)]", "Hi <|python_start|>[f(a=1)]<|python_end|>"}) {
+    ParsedToolOutput out = parse_tool_calls(text, no_pythonic);
+    EXPECT_TRUE(out.tool_calls.empty()) << text;
+    EXPECT_EQ(out.content, text);
+  }
+  ParsedToolOutput json_call = parse_tool_calls(R"(Hi {"name": "f", "parameters": {"a": 1}})", no_pythonic);
+  ASSERT_EQ(json_call.tool_calls.size(), 1u);
+  EXPECT_EQ(json_call.content, "Hi ");
+
+  ToolCallPolicy no_json;
+  no_json.json_form = false;
+  for (const char* text : {R"({"name": "f", "parameters": {}})", R"([ {"name": "f", "parameters": {}}])"}) {
+    ParsedToolOutput out = parse_tool_calls(text, no_json);
+    EXPECT_TRUE(out.tool_calls.empty()) << text;
+    EXPECT_EQ(out.content, text);
+  }
+  EXPECT_EQ(parse_tool_calls("[f(a=1)]", no_json).tool_calls.size(), 1u);
+}
+
+TEST(ToolCallParser, PolicyRejectsUnlistedName) {
+  ToolCallPolicy listed;
+  listed.tool_names = {"f", "g"};
+  for (const char* text : {"[h(a=1)]", "[f(a=1), h(b=2)]", R"(See {"name": "h", "parameters": {}})"}) {
+    ParsedToolOutput out = parse_tool_calls(text, listed);
+    EXPECT_TRUE(out.tool_calls.empty()) << text;
+    EXPECT_EQ(out.content, text);
+  }
+  ParsedToolOutput out = parse_tool_calls("[f(a=1), g(b=2)]", listed);
+  ASSERT_EQ(out.tool_calls.size(), 2u);
+  EXPECT_EQ(out.tool_calls[1].name, "g");
+}
+
 }  // namespace
 }  // namespace brasa

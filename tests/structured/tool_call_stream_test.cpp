@@ -40,8 +40,9 @@ void add(Assembled& out, const StreamDelta& delta) {
 }
 
 // Feeds `text` in pieces of `chunk` bytes.
-Assembled stream(const std::string& text, size_t chunk, std::vector<std::string>* contents = nullptr) {
-  ToolCallStreamParser parser;
+Assembled stream(const std::string& text, size_t chunk, std::vector<std::string>* contents = nullptr,
+                 const ToolCallPolicy& policy = {}) {
+  ToolCallStreamParser parser(policy);
   Assembled out;
   for (size_t i = 0; i < text.size(); i += chunk) {
     StreamDelta delta = parser.feed(text.substr(i, chunk));
@@ -168,6 +169,36 @@ TEST(ToolCallStream, RandomTextNeverLosesContent) {
     EXPECT_TRUE(streamed.index_order_ok) << text;
     if (streamed.names.empty()) EXPECT_EQ(streamed.content, text);
     for (const std::string& arguments : streamed.arguments) EXPECT_TRUE(nlohmann::json::accept(arguments)) << text;
+  }
+}
+
+// A call the policy rejects stays content, as in parse_tool_calls, unless
+// calls before it in the same list were already sent.
+TEST(ToolCallStream, PolicyRejectsCalls) {
+  ToolCallPolicy policy;
+  policy.tool_names = {"f"};
+  policy.json_form = false;
+  const char* rejected[] = {"[g(a=1)]", "Text [g(a=1)]", R"({"name": "f", "parameters": {}})"};
+  for (const char* text : rejected) {
+    for (size_t chunk : {1u, 3u, 1000u}) {
+      Assembled streamed = stream(text, chunk, nullptr, policy);
+      EXPECT_TRUE(streamed.names.empty()) << text << " chunk " << chunk;
+      EXPECT_EQ(streamed.content, text) << " chunk " << chunk;
+      EXPECT_EQ(streamed.content, parse_tool_calls(text, policy).content);
+    }
+  }
+
+  // In one piece nothing was sent before "g", so the whole text is content.
+  std::string listed_then_not = "[f(a=1), g(b=2)]";
+  Assembled whole = stream(listed_then_not, 1000, nullptr, policy);
+  EXPECT_TRUE(whole.names.empty());
+  EXPECT_EQ(whole.content, listed_then_not);
+
+  for (size_t chunk : {1u, 3u}) {
+    Assembled streamed = stream(listed_then_not, chunk, nullptr, policy);
+    ASSERT_EQ(streamed.names, std::vector<std::string>{"f"}) << "chunk " << chunk;
+    EXPECT_EQ(nlohmann::json::parse(streamed.arguments[0]), nlohmann::json({{"a", 1}}));
+    EXPECT_EQ(streamed.content, ", g(b=2)]") << "chunk " << chunk;
   }
 }
 
