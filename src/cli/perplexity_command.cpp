@@ -99,6 +99,7 @@ void print_progress(int32_t done_windows, int32_t total_windows, double ppl) {
 
 void run_perplexity(const PerplexityOptions& options) {
   if (options.ctx < 2) throw Error("--ctx must be at least 2, got " + std::to_string(options.ctx));
+  if (options.stride < 0) throw Error("--stride must be positive, got " + std::to_string(options.stride));
   const int32_t stride = options.stride > 0 ? options.stride : options.ctx;
   if (stride > options.ctx) throw Error("--stride must not exceed --ctx");
   const DType kv_dtype = parse_kv_cache_dtype(options.kv_cache_dtype);

@@ -66,6 +66,7 @@ TEST(Perplexity, StrideScoresEveryTokenOnce) {
 TEST(Perplexity, RejectsBadOptions) {
   EXPECT_NE(run_brasa("perplexity --model " + kModel + " --file " + kText + " --ctx 1").second, 0);
   EXPECT_NE(run_brasa("perplexity --model " + kModel + " --file " + kText + " --ctx 64 --stride 65").second, 0);
+  EXPECT_NE(run_brasa("perplexity --model " + kModel + " --file " + kText + " --ctx 64 --stride -5").second, 0);
   EXPECT_NE(run_brasa("perplexity --model " + kModel + " --file /nonexistent.txt").second, 0);
   EXPECT_NE(run_brasa("perplexity --model /nonexistent.gguf --file " + kText).second, 0);
 }
