@@ -211,7 +211,8 @@ StructuredOutputPlan plan_structured_output(const StructuredOutputRequest& reque
     // With tool_choice "auto" the model decides; a call it starts is generated
     // under the grammar of every listed tool, in the JSON or the pythonic form
     // it opened. A response_format takes precedence. A form whose grammar
-    // cannot enforce the tools' schemas stays unconstrained.
+    // cannot enforce the tools' schemas stays unconstrained, and its calls
+    // stay content (see tool_call_policy).
     if (choice == "auto" && format_grammar == nullptr && !names.empty()) {
       std::vector<ForcedTool> all;
       json key = json::array();
@@ -248,6 +249,8 @@ StructuredOutputPlan plan_structured_output(const StructuredOutputRequest& reque
     }
 
     if (format_grammar != nullptr) {
+      // NOTE: with tools under "auto", calls parsed from this output still
+      // become tool_calls without a check against the tools' schemas.
       plan.constraint = std::make_unique<GrammarConstraint>(format_grammar);
 
       // A schema whose every branch recurses ($ref cycles with no base case)

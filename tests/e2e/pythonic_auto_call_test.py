@@ -26,6 +26,7 @@ SERVER = None
 PYTHON_START = 200016
 BRACKET_COUNT = 73974
 OPEN_PAREN = 20
+TILDES = 7801  # "~~", plain text to write before a call
 
 WEATHER_PARAMETERS = {
     "type": "object",
@@ -153,6 +154,39 @@ class PythonicAutoCallTest(unittest.TestCase):
             content, calls, finish_reason = chat_stream(body)
             n_streamed_calls += self.check_bracket_outcome(content, calls, finish_reason, (seed, content, calls))
         self.assertGreaterEqual(n_streamed_calls, 1)
+
+    def test_bracket_after_text_opens_a_constrained_call(self):
+        # A bias a little above the others makes "~~" likely first. The
+        # penalties then make "[count" and "(" likely, so most outputs write
+        # plain text and then "[count(", a call that must be constrained too.
+        bias = {TILDES: 23, BRACKET_COUNT: 21.8, OPEN_PAREN: 20}
+        penalties = {"presence_penalty": 2.0, "frequency_penalty": 2.0, "parallel_tool_calls": False}
+        body = {**request_body(0, bias, n=8, **penalties), "max_tokens": 64}
+        reply = requests.post(SERVER.base + "/v1/chat/completions", json=body, timeout=300)
+        self.assertEqual(reply.status_code, 200, reply.text)
+        n_after_text = 0
+        for choice in reply.json()["choices"]:
+            content = choice["message"].get("content") or ""
+            calls = [call["function"] for call in choice["message"].get("tool_calls", [])]
+            self.check_bracket_outcome(content, calls, choice["finish_reason"], choice)
+            if calls and content.strip():
+                self.assertNotIn("[count(", content, choice)
+                n_after_text += 1
+        self.assertGreaterEqual(n_after_text, 4)
+
+        # Streamed, the same seed gives the same content and calls.
+        for seed in range(4):
+            with self.subTest(seed=seed):
+                single = {**request_body(seed, bias, **penalties), "max_tokens": 64}
+                choice = chat(single)
+                content, calls, finish_reason = chat_stream(single)
+                self.assertEqual(finish_reason, choice["finish_reason"])
+                self.assertEqual(content, choice["message"].get("content") or "")
+                expected = [{"name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+                            for c in choice["message"].get("tool_calls", [])]
+                self.assertEqual(calls, expected)
+                self.check_bracket_outcome(content, calls, finish_reason, (seed, content, calls))
+
 
 if __name__ == "__main__":
     SERVER = BrasaServer(BINARY, MODEL)
