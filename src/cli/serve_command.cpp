@@ -1,6 +1,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <new>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -129,7 +130,15 @@ void run_serve(const ServeOptions& options) {
                info.architecture, double(info.n_params) / 1e6, double(info.n_active_params) / 1e6, info.max_context, load_s);
 
   // 2. Start the engine and the HTTP server.
-  std::unique_ptr<Engine> engine = make_engine(*model, engine_config);
+  std::unique_ptr<Engine> engine;
+  try {
+    engine = make_engine(*model, engine_config);
+  } catch (const std::bad_alloc&) {
+    // NOTE: only sizes the allocator rejects at once land here. With Linux
+    // overcommit a size just above free memory can pass and fail later.
+    throw Error("cannot allocate the KV cache: --kv-cache-memory " + options.kv_cache_memory + " (" +
+                std::to_string(engine_config.kv_cache_bytes) + " bytes) is more than this machine can provide; lower it");
+  }
   engine->start();
   server::ServiceConfig service_config;
   service_config.served_model_name = options.served_model_name.empty() ? info.name : options.served_model_name;

@@ -1,5 +1,5 @@
-// Runs `brasa serve` with invalid options, which must fail before any model
-// loads, with a message that names the option.
+// Runs `brasa serve` with invalid options, which must fail before it listens,
+// with a message that names the option.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -34,6 +34,15 @@ TEST(ServeOptions, UnknownLogLevelIsAnError) {
     EXPECT_NE(status, 0) << level;
     EXPECT_NE(output.find("--log-level"), std::string::npos) << level << "\noutput: " << output;
   }
+}
+
+// 99999999G is far beyond the 47-bit user address space of x86-64 Linux, so
+// the allocation fails at once whatever the overcommit setting.
+TEST(ServeOptions, HugeKvCacheIsAnError) {
+  const std::string model = std::string(BRASA_SHARED_DIR) + "/testdata/models/stories260K.gguf";
+  auto [output, status] = run_brasa("serve --port 0 --model " + model + " --kv-cache-memory 99999999G");
+  EXPECT_NE(status, 0);
+  EXPECT_NE(output.find("cannot allocate the KV cache: --kv-cache-memory 99999999G"), std::string::npos) << output;
 }
 
 }  // namespace
