@@ -86,11 +86,15 @@ bool LazyToolCallConstraint::opens_json_call(int32_t token) const {
 // Clears the tokens that would write the "(" of "[name(" and then text the
 // call grammar rejects. The other tokens either keep the text a prefix of
 // "[name(", or leave it before the "(" and so turn it into plain text.
+// Used at the start of the output, where the grammar has read nothing yet.
 void LazyToolCallConstraint::mask_pythonic_opening(std::vector<uint8_t>& allowed) {
   if (opening_ == nullptr) return;
   for (int32_t id : vocabulary_->tokens_containing('(')) {
     if (static_cast<size_t>(id) >= allowed.size() || allowed[id] == 0) continue;
     std::string_view text = opening_text(id);
+
+    // The list opens with '[', so the grammar accepts no byte of any other token.
+    if (text.empty() || text[0] != '[') continue;
     size_t paren = text.find('(');
     size_t accepted = opening_->accepted_prefix_length(text);
     if (accepted > paren && accepted < text.size()) allowed[id] = 0;
