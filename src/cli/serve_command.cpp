@@ -96,6 +96,9 @@ void run_serve(const ServeOptions& options) {
   engine_config.max_waiting = options.max_waiting;
   if (options.max_num_seqs < 1) throw Error("--max-num-seqs must be at least 1");
   if (options.max_model_len < 0) throw Error("--max-model-len must not be negative");
+  // Every new sequence passes through the waiting queue, so a queue of 0 would reject every request with 503.
+  if (options.max_waiting < 1) throw Error("--max-waiting must be at least 1, got " + std::to_string(options.max_waiting));
+  if (options.max_body_bytes < 1) throw Error("--max-body-bytes must be at least 1, got 0");
   if (options.max_connections < 1) {
     throw Error("--max-connections must be at least 1, got " + std::to_string(options.max_connections));
   }

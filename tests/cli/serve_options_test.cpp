@@ -36,6 +36,18 @@ TEST(ServeOptions, UnknownLogLevelIsAnError) {
   }
 }
 
+// A zero queue or body limit would start a server that rejects every request.
+TEST(ServeOptions, ZeroLimitsAreErrors) {
+  const std::string model = "/nonexistent/model.gguf";
+  auto [waiting_output, waiting_status] = run_brasa("serve --port 0 --model " + model + " --max-waiting 0");
+  EXPECT_NE(waiting_status, 0);
+  EXPECT_NE(waiting_output.find("--max-waiting must be at least 1, got 0"), std::string::npos) << waiting_output;
+
+  auto [body_output, body_status] = run_brasa("serve --port 0 --model " + model + " --max-body-bytes 0");
+  EXPECT_NE(body_status, 0);
+  EXPECT_NE(body_output.find("--max-body-bytes must be at least 1, got 0"), std::string::npos) << body_output;
+}
+
 // 99999999G is far beyond the 47-bit user address space of x86-64 Linux, so
 // the allocation fails at once whatever the overcommit setting.
 TEST(ServeOptions, HugeKvCacheIsAnError) {
