@@ -83,8 +83,17 @@ void matmul_avx512_vbmi(const Weight& w, const float* x, int64_t n_tokens, float
   matmul_avx512_exact_aware(w, x, n_tokens, y, pool);
 }
 
+// The AMX path multiplies BF16 weights, which BF16 and E4M3 convert to
+// exactly. F16, Q8_0 and Q4_0 would lose bits in that conversion (a Q8_0
+// weight, int8 times an F16 scale, keeps 8 significant bits), and since only
+// products of 16 or more tokens take this path, greedy outputs would then
+// change with the batch a request lands in. They keep the AVX-512 path.
+// TODO: an AMX-INT8 path for Q8_0 and Q4_0 with per-block scales.
+bool amx_converts_exactly(DType dtype) { return dtype == DType::BF16 || dtype == DType::F8_E4M3; }
+
 bool uses_amx(const Weight& w, int64_t n_tokens) {
-  return !w.exact_activations && n_tokens >= kAmxMinTokens && amx_matmul_supports(w.dtype);
+  return !w.exact_activations && n_tokens >= kAmxMinTokens && amx_converts_exactly(w.dtype) &&
+         amx_matmul_supports(w.dtype);
 }
 
 void matmul_amx_or_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
