@@ -68,9 +68,14 @@ CandidateMatch match_json(std::string_view text, const std::vector<std::string>&
   if (text[i] != '"') return {};
 
   size_t name_start = ++i;
-  while (i < text.size() && text[i] != '"') ++i;
+  while (i < text.size() && text[i] != '"' && text[i] != '\\') ++i;
   std::string_view name = text.substr(name_start, i - name_start);
   if (i == text.size()) return {is_known_prefix(name, tool_names) ? Match::Prefix : Match::None};
+
+  // An escape may still spell a tool name ("get\u005fweather" reads as
+  // get_weather), so it counts as opening a call. The call grammar writes
+  // names without escapes, so such a token is masked.
+  if (text[i] == '\\') return {is_known_prefix(name, tool_names) ? Match::Confirmed : Match::None, i + 1};
   if (!is_known(name, tool_names)) return {};
   return {Match::Confirmed, i + 1};
 }

@@ -15,9 +15,9 @@ enum class CallForm { None, Pythonic, Json };
 //   pythonic: "[" ws name ws "("
 //   JSON:     "{" ws "\"name\"" ws ":" ws "\"" name "\""
 // Only names in the tool list count, so "[1]", "[len(a)]" or {"name": "Bob"}
-// stay plain text. The JSON list "[{\"name\"..." opens at its "{".
-// NOTE: a JSON name written with escapes ("get\u005fweather") is not
-// recognized here, although parse_tool_calls decodes it.
+// stay plain text. The JSON list "[{\"name\"..." opens at its "{". A
+// backslash inside a JSON name that so far is a prefix of a tool name also
+// counts as an opening, because parse_tool_calls decodes escapes there.
 struct CallOpening {
   CallForm form = CallForm::None;  // None: no call opens in the text
   size_t start = std::string_view::npos;  // the opening '[' or '{'; with form None, the start of

@@ -170,6 +170,20 @@ bool LazyToolCallConstraint::accepts_opening(const CallOpening& opening, std::st
 // bytes whose text, from its '[' or '{' through the token, the call grammar rejects.
 void LazyToolCallConstraint::mask_text_openings_in(std::vector<uint8_t>& allowed, std::string_view tail,
                                                    const std::vector<int32_t>& ids, const FirstByteFilter* filter) {
+  // When the grammar already rejects the tail, as in {"name": "get_ with its
+  // space, every token that confirms the tail's call is cleared without a
+  // grammar check of its own.
+  bool tail_accepted = true;
+  if (!tail.empty()) {
+    GrammarMatcher* root = tail[0] == '[' ? pythonic_root_.get() : json_root_.get();
+    tail_accepted = root == nullptr || root->accepted_prefix_length(tail) == tail.size();
+  }
+
+  // Many tokens confirm the same opening, such as every token that starts
+  // with '\\' after {"name":"get_. When the grammar rejects that opening
+  // itself, it is kept here so those tokens skip the grammar check.
+  std::string rejected_opening;
+
   for (int32_t id : ids) {
     if (static_cast<size_t>(id) >= allowed.size() || allowed[id] == 0) continue;
     const std::string& bytes = vocabulary_->token_bytes(id);
@@ -179,14 +193,29 @@ void LazyToolCallConstraint::mask_text_openings_in(std::vector<uint8_t>& allowed
     scratch_ += bytes;
     CallOpening opening = find_call_opening(scratch_, grammars_.tool_names);
     if (opening.form == CallForm::None) continue;
-    if (!accepts_opening(opening, std::string_view(scratch_).substr(opening.start))) allowed[id] = 0;
+    if (opening.start == 0 && !tail_accepted) {
+      allowed[id] = 0;
+      continue;
+    }
+
+    GrammarMatcher* root = opening.form == CallForm::Pythonic ? pythonic_root_.get() : json_root_.get();
+    if (root == nullptr) continue;  // that form is not constrained
+    std::string_view call_text = std::string_view(scratch_).substr(opening.start);
+    std::string_view confirmed = call_text.substr(0, opening.end - opening.start);
+    if (!rejected_opening.empty() && confirmed == rejected_opening) {
+      allowed[id] = 0;
+      continue;
+    }
+    size_t accepted = root->accepted_prefix_length(call_text);
+    if (accepted < confirmed.size()) rejected_opening.assign(confirmed);
+    if (accepted < call_text.size()) allowed[id] = 0;
   }
 }
 
 // A call can open only at a token that writes its confirming byte: the '(' of
-// a pythonic call or the '"' that closes a JSON call's name. Only a token that
-// contains its own '[' or '{' before that byte can open a call when no candidate
-// is pending, so this step costs little on plain text.
+// a pythonic call, or the '"' that closes a JSON call's name or a '\' inside
+// it. When no candidate is pending, only a token that contains its own '['
+// or '{' before that byte can open a call, so this step costs little on plain text.
 void LazyToolCallConstraint::mask_text_openings(std::vector<uint8_t>& allowed, std::string_view tail) {
   if (!tail.empty()) {
     bool pythonic = tail[0] == '[';
@@ -201,6 +230,7 @@ void LazyToolCallConstraint::mask_text_openings(std::vector<uint8_t>& allowed, s
         continues[byte] = find_call_opening(scratch_, grammars_.tool_names).start == 0;
       }
       mask_text_openings_in(allowed, tail, vocabulary_->tokens_containing(pythonic ? '(' : '"'), &continues);
+      if (!pythonic) mask_text_openings_in(allowed, tail, vocabulary_->tokens_containing('\\'), &continues);
     }
   }
   mask_text_openings_in(allowed, tail, lone_call_openers(*vocabulary_), nullptr);

@@ -428,6 +428,17 @@ TEST(PythonicAutoCall, MidTextCallIsForced) {
   ASSERT_TRUE(driver.force_text("See: {\"name\": \"search"));
   EXPECT_FALSE(allows(*constraint, index, single_token(vocabulary, "\""))) << driver.text;
   EXPECT_TRUE(allows(*constraint, index, single_token(vocabulary, "ing"))) << driver.text;
+
+  // parse_tool_calls decodes escapes in a JSON name, so an escape that may
+  // still spell a tool name is masked too.
+  ASSERT_EQ(parse_tool_calls(R"(See: {"name":"get\u005fweather","parameters":{}})").tool_calls.size(), 1u);
+  std::unique_ptr<TokenConstraint> escaped = auto_constraint(vocabulary);
+  Driver escape_driver{vocabulary, *escaped, rng, "", {}};
+  ASSERT_TRUE(escape_driver.force_text("See: {\"name\":\"get"));
+  int32_t backslash = single_token(vocabulary, "\\");
+  ASSERT_GE(backslash, 0);
+  EXPECT_FALSE(allows(*escaped, index, backslash)) << escape_driver.text;
+  EXPECT_TRUE(allows(*escaped, index, single_token(vocabulary, "_"))) << escape_driver.text;
 }
 
 TEST(PythonicAutoCall, OpeningTokenMustContinueTheCall) {
