@@ -40,12 +40,16 @@ struct LazyToolCallGrammars {
 // only when the call grammar accepts the call text from the '[' or '{' through
 // the end of the token, so the model must write the grammar's spacing. Only
 // the open candidate (the tail from its '[' or '{') is kept between steps.
+// vLLM's llama4_pythonic parser
+// (vllm/entrypoints/openai/tool_parsers/llama4_pythonic_tool_parser.py)
+// reads a bare list only at the start of the output, so it never sees these.
 // Anywhere before a call, the special token <|python_start|> starts a pythonic
 // list, after which <|python_end|> and end-of-sequence are forced. Tokens of
 // only whitespace at the start leave the decision to the next one, and that
 // whitespace stays content, as parse_tool_calls reads it.
 // NOTE: a call form whose grammar is null (its schemas could not be compiled)
-// is parsed from free text but not constrained here.
+// is not constrained here, so plan_structured_output's tool_call_policy keeps
+// its calls as content.
 class LazyToolCallConstraint : public TokenConstraint {
  public:
   LazyToolCallConstraint(LazyToolCallGrammars grammars, std::shared_ptr<const VocabularyIndex> vocabulary);
