@@ -22,6 +22,8 @@
 #include "models/model.h"
 #include "models/test_checkpoint.h"
 
+#include "cli_process.h"
+
 namespace brasa {
 namespace {
 
@@ -31,19 +33,6 @@ const std::string kStories = std::string(BRASA_SHARED_DIR) + "/testdata/models/s
 const std::string kGolden = std::string(BRASA_SHARED_DIR) + "/testdata/golden/stories260K-greedy.json";
 const std::string kStory = std::string(BRASA_SOURCE_DIR) + "/tests/cli/data/short_story.txt";
 const std::string kWork = std::string(BRASA_TEST_WORK_DIR) + "/convert";
-
-// Runs a brasa command line and returns its output (stdout and stderr) and exit status.
-std::pair<std::string, int> run_brasa(const std::string& arguments) {
-  const std::string command = std::string(BRASA_BINARY) + " " + arguments + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return {"", -1};
-  std::string output;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
-  const int status = pclose(pipe);
-  return {output, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
-}
 
 // Converts `model` once per test process into kWork/name, replacing what an
 // earlier run left there. Returns the output path.
@@ -324,11 +313,30 @@ TEST(ConvertScoutTiny, F32GgufMatchesSafetensors) {
   EXPECT_LT(max_relative_diff(gguf, reference), 1e-4);
 }
 
-// Q8_0 keeps 8 bits a weight: logits move by about a percent of their range.
+// Number of positions whose largest logit difference stays below `bound` of
+// the reference's largest logit magnitude.
+size_t positions_within(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& reference,
+                        double bound) {
+  size_t within = 0;
+  for (size_t t = 0; t < reference.size(); ++t) {
+    within += max_relative_diff({a[t]}, {reference[t]}) < bound;
+  }
+  return within;
+}
+
+// Q8_0 keeps 8 bits a weight, and its products run against activations that
+// are also rounded to 8 bits per 32-value block, as llama.cpp's do. Logits
+// move by a few percent of their range, except at positions where the error
+// flips a near-tied top-1 expert choice of these random weights.
 TEST(ConvertScoutTiny, Q8_0GgufWithinTolerance) {
   const auto reference = Runner(scout_tiny()).prompt_logits(scout_prompt());
   const auto q8 = Runner(converted(scout_tiny(), "scout-tiny-q8_0.gguf", "q8_0")).prompt_logits(scout_prompt());
-  EXPECT_LT(max_relative_diff(q8, reference), 0.05);
+  const double mean = mean_relative_diff(q8, reference);
+  std::printf("Q8_0: mean relative logit difference %.4f, largest %.4f, %zu of %zu positions within 5%%\n", mean,
+              max_relative_diff(q8, reference), positions_within(q8, reference, 0.05), reference.size());
+  // Measured 0.029 (44 of 45 positions within 5%).
+  EXPECT_LT(mean, 0.05);
+  EXPECT_GE(positions_within(q8, reference, 0.05), reference.size() * 9 / 10);
   EXPECT_GE(same_argmax_count(q8, reference), reference.size() * 9 / 10);
 }
 

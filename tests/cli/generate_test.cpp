@@ -16,19 +16,12 @@
 #include "models/model.h"
 #include "tokenizer/tokenizer.h"
 
+#include "cli_process.h"
+
 namespace brasa {
 namespace {
 
-std::pair<std::string, int> run_command(const std::string& command) {
-  FILE* pipe = popen((command + " 2>/dev/null").c_str(), "r");
-  if (pipe == nullptr) return {"", -1};
-  std::string output;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
-  int status = pclose(pipe);
-  return {output, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
-}
+std::pair<std::string, int> run_command(const std::string& command) { return capture_output(command + " 2>/dev/null"); }
 
 std::vector<int32_t> engine_greedy(Model& model, const std::vector<int32_t>& prompt, int32_t n) {
   EngineConfig config;

@@ -8,26 +8,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_process.h"
+
+using brasa::run_brasa_stdout;
+
 namespace {
 
 const std::string kModel = std::string(BRASA_SHARED_DIR) + "/testdata/models/stories260K.gguf";
 const std::string kText = std::string(BRASA_SOURCE_DIR) + "/tests/cli/data/short_story.txt";
 
-// Runs a brasa command line and returns its standard output and exit status.
-std::pair<std::string, int> run_brasa(const std::string& arguments) {
-  std::string command = std::string(BRASA_BINARY) + " " + arguments + " 2>/dev/null";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return {"", -1};
-  std::string output;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
-  int status = pclose(pipe);
-  return {output, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
-}
-
 nlohmann::json run_perplexity(const std::string& options) {
-  auto [output, status] = run_brasa("perplexity --model " + kModel + " --file " + kText + " --json " + options);
+  auto [output, status] = run_brasa_stdout("perplexity --model " + kModel + " --file " + kText + " --json " + options);
   EXPECT_EQ(status, 0) << output;
   return nlohmann::json::parse(output);
 }
@@ -64,11 +55,11 @@ TEST(Perplexity, StrideScoresEveryTokenOnce) {
 }
 
 TEST(Perplexity, RejectsBadOptions) {
-  EXPECT_NE(run_brasa("perplexity --model " + kModel + " --file " + kText + " --ctx 1").second, 0);
-  EXPECT_NE(run_brasa("perplexity --model " + kModel + " --file " + kText + " --ctx 64 --stride 65").second, 0);
-  EXPECT_NE(run_brasa("perplexity --model " + kModel + " --file " + kText + " --ctx 64 --stride -5").second, 0);
-  EXPECT_NE(run_brasa("perplexity --model " + kModel + " --file /nonexistent.txt").second, 0);
-  EXPECT_NE(run_brasa("perplexity --model /nonexistent.gguf --file " + kText).second, 0);
+  EXPECT_NE(run_brasa_stdout("perplexity --model " + kModel + " --file " + kText + " --ctx 1").second, 0);
+  EXPECT_NE(run_brasa_stdout("perplexity --model " + kModel + " --file " + kText + " --ctx 64 --stride 65").second, 0);
+  EXPECT_NE(run_brasa_stdout("perplexity --model " + kModel + " --file " + kText + " --ctx 64 --stride -5").second, 0);
+  EXPECT_NE(run_brasa_stdout("perplexity --model " + kModel + " --file /nonexistent.txt").second, 0);
+  EXPECT_NE(run_brasa_stdout("perplexity --model /nonexistent.gguf --file " + kText).second, 0);
 }
 
 }  // namespace

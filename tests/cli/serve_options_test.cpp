@@ -8,21 +8,10 @@
 
 #include <sys/wait.h>
 
+#include "cli_process.h"
+
 namespace brasa {
 namespace {
-
-// Runs a brasa command line and returns its output (stdout and stderr) and exit status.
-std::pair<std::string, int> run_brasa(const std::string& arguments) {
-  const std::string command = std::string(BRASA_BINARY) + " " + arguments + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return {"", -1};
-  std::string output;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
-  const int status = pclose(pipe);
-  return {output, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
-}
 
 // spdlog 1.10 reads an unknown level name as "off", so without the check a typo
 // started a server that logged nothing, errors included.
