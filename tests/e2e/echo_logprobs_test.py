@@ -23,7 +23,7 @@ import unittest
 import numpy as np
 import requests
 
-from serve_fixture import BrasaServer
+from serve_fixture import BrasaServer, main_with_server
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(SOURCE_DIR, "tools", "reference"))
@@ -283,11 +283,4 @@ class EchoLogprobsTest(unittest.TestCase):
 if __name__ == "__main__":
     subprocess.run([BINARY, "make-test-model", "--preset", PRESET, "--dtype", DTYPE, "--out", MODEL_DIR],
                    cwd=SOURCE_DIR, check=True)
-    SERVER = BrasaServer(BINARY, MODEL_DIR)
-    try:
-        result = unittest.main(argv=[sys.argv[0], "-v"], exit=False).result
-    finally:
-        status = SERVER.stop()
-    if status != 0:
-        print(f"brasa serve exited with {status} after SIGTERM")
-    sys.exit(0 if result.wasSuccessful() and status == 0 else 1)
+    main_with_server(globals(), BINARY, MODEL_DIR)

@@ -3,7 +3,9 @@
 import os
 import socket
 import subprocess
+import sys
 import time
+import unittest
 
 import requests
 
@@ -50,3 +52,19 @@ class BrasaServer:
             return self.process.wait(timeout=60)
         finally:
             self.log.close()
+
+
+def main_with_server(module_globals, binary, model):
+    """Starts `brasa serve` as the module's SERVER, runs the module's tests, then stops it and exits.
+
+    The exit status is 0 only when every test passed and the server exited cleanly on SIGTERM.
+    """
+    server = BrasaServer(binary, model)
+    module_globals["SERVER"] = server
+    try:
+        result = unittest.main(argv=[sys.argv[0], "-v"], exit=False).result
+    finally:
+        status = server.stop()
+    if status != 0:
+        print(f"brasa serve exited with {status} after SIGTERM")
+    sys.exit(0 if result.wasSuccessful() and status == 0 else 1)

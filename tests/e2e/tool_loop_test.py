@@ -18,7 +18,7 @@ import unittest
 import jsonschema
 import requests
 
-from serve_fixture import BrasaServer
+from serve_fixture import BrasaServer, main_with_server
 
 BINARY, MODEL = sys.argv[1], sys.argv[2]
 # make-test-model finds its tokenizer under ../shared from the source root.
@@ -244,11 +244,4 @@ class TemplateWithoutToolsTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    SERVER = BrasaServer(BINARY, MODEL)
-    try:
-        result = unittest.main(argv=[sys.argv[0], "-v"], exit=False).result
-    finally:
-        status = SERVER.stop()
-    if status != 0:
-        print(f"brasa serve exited with {status} after SIGTERM")
-    sys.exit(0 if result.wasSuccessful() and status == 0 else 1)
+    main_with_server(globals(), BINARY, MODEL)
