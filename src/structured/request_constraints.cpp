@@ -249,8 +249,13 @@ StructuredOutputPlan plan_structured_output(const StructuredOutputRequest& reque
     }
 
     if (format_grammar != nullptr) {
-      // NOTE: with tools under "auto", calls parsed from this output still
-      // become tool_calls without a check against the tools' schemas.
+      // The output follows response_format's schema, not a tool grammar, so
+      // under "auto" nothing in it is read as a tool call: a call parsed from
+      // it would carry arguments no grammar checked.
+      if (choice == "auto") {
+        plan.tool_call_policy.json_form = false;
+        plan.tool_call_policy.pythonic_form = false;
+      }
       plan.constraint = std::make_unique<GrammarConstraint>(format_grammar);
 
       // A schema whose every branch recurses ($ref cycles with no base case)

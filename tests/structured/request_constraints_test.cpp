@@ -160,6 +160,21 @@ TEST(RequestConstraints, AutoPolicyNamesEnforcedCalls) {
   EXPECT_TRUE(required.tool_call_policy.pythonic_form);
 }
 
+// With a response_format under "auto", the output follows the format's schema,
+// so a document that looks like a call stays content.
+TEST(RequestConstraints, AutoWithResponseFormatReadsNoCalls) {
+  std::string tools = std::string("[") + kWeatherTool + "]";
+  StructuredOutputPlan formatted = plan("{\"tools\": " + tools + R"(, "response_format": {"type": "json_object"}})");
+  ASSERT_FALSE(formatted.error.has_value());
+  EXPECT_FALSE(formatted.tool_call_policy.json_form);
+  EXPECT_FALSE(formatted.tool_call_policy.pythonic_form);
+
+  const std::string text = R"({"name": "get_weather", "parameters": {"city": 5}})";
+  const ParsedToolOutput parsed = parse_tool_calls(text, formatted.tool_call_policy);
+  EXPECT_TRUE(parsed.tool_calls.empty());
+  EXPECT_EQ(parsed.content, text);
+}
+
 TEST(RequestConstraints, AutoConstrainsACallOnceStarted) {
   std::string tools = std::string("[") + kWeatherTool + "," + kTimeTool + "]";
   auto vocabulary = small_vocabulary();
