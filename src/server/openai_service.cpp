@@ -86,11 +86,16 @@ void OpenAiService::handle(HttpRequest request, std::shared_ptr<ResponseWriter> 
       const char* path;
       const char* method;
     };
-    static const Route kRoutes[] = {{"/v1/chat/completions", "POST"}, {"/v1/completions", "POST"}, {"/v1/models", "GET"},
+    static const Route kRoutes[] = {{"/v1/chat/completions", "POST"}, {"/v1/completions", "POST"},
+                                    {"/v1/models", "GET"},           {"/v1/models/{model}", "GET"},
                                     {"/health", "GET"},               {"/metrics", "GET"}};
+    // A model id may contain slashes (org/name), so everything after the prefix is the id.
+    static const std::string kModelPrefix = "/v1/models/";
+    const bool is_model_path = path.size() > kModelPrefix.size() && path.compare(0, kModelPrefix.size(), kModelPrefix) == 0;
+    const std::string route_path = is_model_path ? "/v1/models/{model}" : path;
     const Route* route = nullptr;
     for (const Route& candidate : kRoutes) {
-      if (path == candidate.path) route = &candidate;
+      if (route_path == candidate.path) route = &candidate;
     }
     if (!route) throw ApiException(ApiError{404, "Route " + path + " not found.", "invalid_request_error", "", "not_found"});
     // A HEAD request gets the GET response, and the HTTP layer leaves out its body (RFC 9110, 9.3.2).
@@ -117,6 +122,8 @@ void OpenAiService::handle(HttpRequest request, std::shared_ptr<ResponseWriter> 
       writer->send(HttpResponse{200, "text/plain; version=0.0.4", std::move(text), {}});
     } else if (path == "/v1/models") {
       handle_models(writer);
+    } else if (is_model_path) {
+      handle_model(path.substr(kModelPrefix.size()), writer);
     } else {
       if (draining_) {
         throw ApiException(ApiError{503, "The server is shutting down.", "server_error", "", "shutting_down"});
@@ -131,14 +138,23 @@ void OpenAiService::handle(HttpRequest request, std::shared_ptr<ResponseWriter> 
   }
 }
 
+json OpenAiService::model_object() const {
+  return json{{"id", config_.served_model_name},
+              {"object", "model"},
+              {"created", unix_seconds()},
+              {"owned_by", "brasa"},
+              {"max_model_len", engine_.max_model_len()}};
+}
+
 void OpenAiService::handle_models(const std::shared_ptr<ResponseWriter>& writer) {
-  json model = {{"id", config_.served_model_name},
-                {"object", "model"},
-                {"created", unix_seconds()},
-                {"owned_by", "brasa"},
-                {"max_model_len", engine_.max_model_len()}};
   metrics_.count_request(200);
-  writer->send(json_response(200, json{{"object", "list"}, {"data", json::array({model})}}));
+  writer->send(json_response(200, json{{"object", "list"}, {"data", json::array({model_object()})}}));
+}
+
+void OpenAiService::handle_model(const std::string& id, const std::shared_ptr<ResponseWriter>& writer) {
+  check_model(id);
+  metrics_.count_request(200);
+  writer->send(json_response(200, model_object()));
 }
 
 void OpenAiService::check_model(const std::string& model) const {

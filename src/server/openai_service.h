@@ -38,6 +38,9 @@ class OpenAiService {
   void handle_chat(const HttpRequest& request, const std::shared_ptr<ResponseWriter>& writer);
   void handle_completion(const HttpRequest& request, const std::shared_ptr<ResponseWriter>& writer);
   void handle_models(const std::shared_ptr<ResponseWriter>& writer);
+  // GET /v1/models/{model}: the model object, or a 404 when the id is not the served name.
+  void handle_model(const std::string& id, const std::shared_ptr<ResponseWriter>& writer);
+  nlohmann::json model_object() const;
 
   // Checks the fields that depend on the model and returns max_tokens to use.
   int32_t check_lengths(const CommonRequest& request, size_t n_prompt_tokens, int32_t default_max_tokens,

@@ -341,6 +341,8 @@ TEST_F(HttpApiTest, ErrorStatuses) {
       {"GET", "/v1/nothing", "", 404, ""},
       {"GET", "/v1/chat/completions", "", 405, ""},
       {"POST", "/v1/models", "", 405, ""},
+      {"GET", "/v1/models/other-model", "", 404, "model"},
+      {"POST", "/v1/models/echo-model", "", 405, ""},
   };
   for (const Case& c : cases) {
     Reply reply = call(c.method, c.target, c.body);
@@ -355,6 +357,15 @@ TEST_F(HttpApiTest, ErrorStatuses) {
   }
   EXPECT_EQ(call("GET", "/v1/chat/completions").raw[http::field::allow], "POST");
   EXPECT_TRUE(engine_drains());
+}
+
+// GET /v1/models/{model} retrieves the served model, as OpenAI's retrieve-model route does.
+TEST_F(HttpApiTest, RetrievesServedModel) {
+  Reply reply = call("GET", "/v1/models/echo-model");
+  EXPECT_EQ(reply.status, 200);
+  json body = json::parse(reply.body);
+  EXPECT_EQ(body["id"], "echo-model");
+  EXPECT_EQ(body["object"], "model");
 }
 
 TEST_F(HttpApiTest, BodyOverLimitIs413) {
