@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "core/thread_pool.h"
@@ -34,14 +36,29 @@ const std::string kGolden = std::string(BRASA_SHARED_DIR) + "/testdata/golden/st
 const std::string kStory = std::string(BRASA_SOURCE_DIR) + "/tests/cli/data/short_story.txt";
 const std::string kWork = std::string(BRASA_TEST_WORK_DIR) + "/convert";
 
-// Converts `model` once per test process into kWork/name, replacing what an
-// earlier run left there. Returns the output path.
+// ctest runs each test in a process of its own, several at once, so each
+// process converts into its own directory and removes it when it exits.
+const std::string& process_work_dir() {
+  static const struct WorkDir {
+    std::string path = kWork + "/" + std::to_string(getpid());
+    WorkDir() {
+      fs::remove_all(path);
+      fs::create_directories(path);
+    }
+    ~WorkDir() {
+      std::error_code ignored;
+      fs::remove_all(path, ignored);
+    }
+  } dir;
+  return dir.path;
+}
+
+// Converts `model` once per test process into name under process_work_dir().
+// Returns the output path.
 std::string converted(const std::string& model, const std::string& name, const std::string& dtype) {
   static std::set<std::string> done;
-  const std::string out = kWork + "/" + name;
+  const std::string out = process_work_dir() + "/" + name;
   if (done.insert(out).second) {
-    fs::create_directories(kWork);
-    fs::remove_all(out);
     auto [output, status] = run_brasa("convert --model " + model + " --out " + out + " --dtype " + dtype);
     EXPECT_EQ(status, 0) << output;
   }
@@ -206,14 +223,12 @@ TEST(ConvertErrors, BadInputIsAClearError) {
 // An --out with a trailing slash names the output directory. The staging
 // directory must go beside it, not inside it, or the final rename fails.
 TEST(ConvertErrors, TrailingSlashOutWritesDirectory) {
-  fs::create_directories(kWork);
-  const std::string out = kWork + "/trailing-slash";
-  fs::remove_all(out);
+  const std::string out = process_work_dir() + "/trailing-slash";
   auto [output, status] = run_brasa("convert --model " + kStories + " --out " + out + "/ --dtype f32");
   EXPECT_EQ(status, 0) << output;
   EXPECT_TRUE(fs::exists(out + "/model.safetensors")) << output;
   EXPECT_TRUE(fs::exists(out + "/config.json")) << output;
-  for (const fs::directory_entry& entry : fs::directory_iterator(kWork)) {
+  for (const fs::directory_entry& entry : fs::directory_iterator(process_work_dir())) {
     EXPECT_EQ(entry.path().filename().string().find("trailing-slash.tmp-"), std::string::npos) << entry.path();
   }
 }
