@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -125,6 +127,10 @@ std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool, const std::string& i
     if (isa == kernels->isa) return std::make_unique<CpuBackend>(pool, *kernels);
     supported += supported.empty() ? kernels->isa : std::string(", ") + kernels->isa;
   }
+  // Every kernel set brasa has, so that a typo reads differently from a set this CPU lacks.
+  static const char* const kKnown[] = {"scalar", "avx2", "avx512", "avx512-vbmi", "amx"};
+  const bool known = std::find(std::begin(kKnown), std::end(kKnown), isa) != std::end(kKnown);
+  if (!known) throw Error("unknown kernel set '" + isa + "' (this CPU supports: " + supported + ")");
   throw Error("kernel set '" + isa + "' is not supported on this CPU (supported: " + supported + ")");
 }
 
