@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include <immintrin.h>
+
 namespace brasa {
 
 int physical_core_count() {
@@ -28,10 +30,29 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads > 0 ? n_threads : p
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
+namespace {
+
+// Pause instructions a thread spins before it sleeps. At about 140 cycles a
+// pause on Sapphire Rapids (an estimate), that is about 100 µs at 2.6 GHz,
+// enough to bridge the gaps between the jobs of one step.
+constexpr int kSpinPauses = 2000;
+
+// Spins until done() returns true or the budget runs out, and returns done().
+template <typename Done>
+bool spin_until(Done done) {
+  for (int i = 0; i < kSpinPauses; ++i) {
+    if (done()) return true;
+    _mm_pause();
+  }
+  return done();
+}
+
+}  // namespace
+
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    stopping_.store(true);
   }
   wake_.notify_all();
   for (auto& worker : workers_) worker.join();
@@ -40,18 +61,22 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   while (true) {
-    const std::function<void(int, int)>* job;
-    {
+    auto has_work = [&] { return stopping_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen; };
+    if (!spin_until(has_work)) {
+      // The predicate is checked again under the mutex, and run() publishes a
+      // job under it, so a job published after the spin is not missed.
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
-      job = job_;
+      wake_.wait(lock, has_work);
     }
-    (*job)(index, n_threads_);
-    {
+    if (stopping_.load(std::memory_order_acquire)) return;
+    seen = generation_.load(std::memory_order_acquire);
+
+    (*job_)(index, n_threads_);
+
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // Taking the mutex orders this notify after run()'s check of pending_.
       std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
+      done_.notify_one();
     }
   }
 }
@@ -62,16 +87,21 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     return;
   }
   std::lock_guard<std::mutex> run_lock(run_mutex_);
+  job_ = &fn;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    job_ = &fn;
-    pending_ = n_threads_ - 1;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
+
   fn(0, n_threads_);
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [&] { return pending_ == 0; });
+
+  auto all_done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (!spin_until(all_done)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, all_done);
+  }
   job_ = nullptr;
 }
 
