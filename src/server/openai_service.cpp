@@ -194,6 +194,20 @@ int32_t OpenAiService::check_lengths(const CommonRequest& request, size_t n_prom
   return *request.max_tokens;
 }
 
+JobOptions OpenAiService::job_options(ApiKind kind, const char* id_prefix, const CommonRequest& request) {
+  JobOptions options;
+  options.kind = kind;
+  options.id = next_id(id_prefix);
+  options.model = config_.served_model_name;
+  options.created = unix_seconds();
+  options.stream = request.stream;
+  options.include_usage = request.include_usage;
+  options.stop = request.stop;
+  options.logprobs = request.sampling.logprobs;
+  options.prompt_logprobs = request.sampling.prompt_logprobs;
+  return options;
+}
+
 std::vector<GenerationRequest> OpenAiService::make_sequences(const CommonRequest& request, int32_t max_tokens,
                                                              const std::vector<int32_t>& prompt, int n,
                                                              const TokenConstraint* constraint) const {
@@ -257,16 +271,7 @@ void OpenAiService::handle_chat(const HttpRequest& http_request, const std::shar
   std::vector<int32_t> prompt = tokenizer_.encode(prompt_text, false, true);
   int32_t max_tokens = check_lengths(request, prompt.size(), 0, "messages");
 
-  JobOptions options;
-  options.kind = ApiKind::Chat;
-  options.id = next_id("chatcmpl-");
-  options.model = config_.served_model_name;
-  options.created = unix_seconds();
-  options.stream = request.stream;
-  options.include_usage = request.include_usage;
-  options.stop = request.stop;
-  options.logprobs = request.sampling.logprobs;
-  options.prompt_logprobs = request.sampling.prompt_logprobs;
+  JobOptions options = job_options(ApiKind::Chat, "chatcmpl-", request);
   options.has_tools = plan.expect_tool_calls;
   options.tool_call_policy = plan.tool_call_policy;
 
@@ -302,17 +307,8 @@ void OpenAiService::handle_completion(const HttpRequest& http_request, const std
                                    std::to_string(kMaxChoices) + ".");
   }
 
-  JobOptions options;
-  options.kind = ApiKind::Completion;
-  options.id = next_id("cmpl-");
-  options.model = config_.served_model_name;
-  options.created = unix_seconds();
-  options.stream = request.stream;
-  options.include_usage = request.include_usage;
+  JobOptions options = job_options(ApiKind::Completion, "cmpl-", request);
   options.echo = request.echo;
-  options.stop = request.stop;
-  options.logprobs = request.sampling.logprobs;
-  options.prompt_logprobs = request.sampling.prompt_logprobs;
   options.n = request.n;
   if (n_candidates > request.n) options.best_of = n_candidates;
 

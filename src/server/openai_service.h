@@ -7,6 +7,7 @@
 #include "engine/engine.h"
 #include "structured/vocabulary.h"
 #include "server/api_error.h"
+#include "server/generation_job.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/protocol.h"
@@ -53,6 +54,8 @@ class OpenAiService {
 
   void reply_error(const std::shared_ptr<ResponseWriter>& writer, const ApiError& error);
   std::string next_id(const char* prefix);
+  // The options both APIs share, with a fresh id that starts with id_prefix.
+  JobOptions job_options(ApiKind kind, const char* id_prefix, const CommonRequest& request);
 
   ServiceConfig config_;
   Engine& engine_;
