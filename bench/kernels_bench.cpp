@@ -128,9 +128,9 @@ BENCHMARK(BM_MatmulFloatDecodeAvx512)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
-// The vdpbf16ps kernel with split activations, which the kernel sets use only
-// for FP8 decode; kept to measure that choice for BF16 weights and for more
-// tokens. Args: dtype, n_tokens.
+// The vdpbf16ps kernel with split activations. No kernel set uses it, because
+// it measured slower than the F32 paths, and this case keeps that choice
+// measurable. Args: dtype, n_tokens.
 void BM_MatmulBf16DotAvx512(benchmark::State& state) {
   if (find_cpu_kernels("avx512-vbmi") == nullptr) {
     state.SkipWithError("AVX512-VBMI not supported on this CPU");

@@ -103,12 +103,12 @@ const MaskCase kCases[] = {
     {1, "{\"text\":\"a\\"},                         // inside an escape in a bounded string
 };
 
-std::shared_ptr<const Grammar> grammar_for(int which) {
+std::shared_ptr<const Grammar> grammar_for(int grammar_index) {
   static auto json_grammar = std::make_shared<const Grammar>(compile_json_schema(bench_schema()));
   static auto churn_grammar = std::make_shared<const Grammar>(compile_json_schema(churn_schema()));
   static auto pythonic_grammar = std::make_shared<const Grammar>(compile_pythonic_tool_calls(bench_tools(), true));
-  if (which == 0) return json_grammar;
-  if (which == 1) return churn_grammar;
+  if (grammar_index == 0) return json_grammar;
+  if (grammar_index == 1) return churn_grammar;
   return pythonic_grammar;
 }
 

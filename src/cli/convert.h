@@ -12,7 +12,7 @@
 
 namespace brasa::cli {
 
-// What a tensor is for; the output type of each role is chosen in convert_types.cpp.
+// The purpose of a tensor. convert_types.cpp chooses the output type of each role.
 enum class TensorRole { Embedding, Output, Norm, RopeFreqs, Router, Linear };
 
 // One tensor of a converted model, in GGUF's naming and orientation: llama.cpp's

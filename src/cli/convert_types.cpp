@@ -18,7 +18,7 @@ DType parse_target_dtype(const std::string& name) {
 // GGUF output:
 // - Norms, rope_freqs and the MoE router stay F32. They are tiny, and
 //   llama-quantize (llama.cpp v0.5.0, src/llama-quant.cpp) keeps 1-D tensors
-//   in F32 and leaves ffn_gate_inp unquantized; a small error in a router
+//   in F32 and leaves ffn_gate_inp unquantized. A small error in a router
 //   logit can flip the chosen expert.
 // - Under Q4_0, token_embd and output take Q8_0, because the output
 //   projection sets every logit. llama-quantize gives output.weight Q6_K (Q8_0

@@ -27,7 +27,7 @@ struct KvPoolSizes {
 // that fill the budget together (L capped at max_model_len): each needs L
 // positions globally and min(L, chunk_size) locally. The local pool gets at
 // least one chunk. Each element takes kv_element_bytes(kv_dtype) bytes. Throws
-// brasa::Error when the budget does not hold one block of each.
+// brasa::Error when the budget is smaller than one block of each.
 KvPoolSizes size_kv_pools(const KvGeometry& kv, int64_t kv_cache_bytes, int32_t block_size, int64_t max_model_len,
                           int32_t max_num_seqs = 1, DType kv_dtype = DType::F32);
 

@@ -35,11 +35,11 @@ class GgufWriter {
   void add_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape, std::vector<uint8_t> bytes);
 
   // Adds a tensor whose bytes the TensorSource of write() produces later, so
-  // that a converter holds one tensor in memory at a time. Checks as add_tensor.
+  // that a converter keeps one tensor in memory at a time. Checks as add_tensor.
   void add_tensor_info(const std::string& name, DType dtype, const std::vector<int64_t>& shape);
 
   // Produces the bytes of the tensor at `index` (in the order added) when the
-  // writer reaches it; the bytes must match the declared shape and dtype.
+  // writer reaches it. The bytes must match the declared shape and dtype.
   using TensorSource = std::function<std::vector<uint8_t>(size_t index)>;
 
   // Writes the file; throws brasa::Error naming the path on failure. Tensors

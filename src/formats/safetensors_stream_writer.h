@@ -11,7 +11,7 @@
 namespace brasa {
 
 // Writes one .safetensors file whose tensors are produced one at a time, so a
-// converter never holds more than one tensor's bytes. The layout is the one
+// converter never keeps more than one tensor's bytes in memory. The layout is the one
 // write_safetensors uses: an 8-byte little-endian header length, the JSON
 // header padded with spaces to a multiple of 8 bytes, then the tensor bytes in
 // the order added.

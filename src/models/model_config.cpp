@@ -249,7 +249,7 @@ void parse_gguf_common(const GgufFile& gguf, const std::string& arch, ModelConfi
 // Llama 4 keys as llama.cpp v0.5.0 reads them (src/models/llama4.cpp). That
 // version fixes the chunk size at 8192, the temperature floor at 8192, the
 // temperature scale at 0.1 and the NoPE interval at 4, and applies QK norm
-// unless the model has 128 experts; a nonzero attention.sliding_window only
+// unless the model has 128 experts. A nonzero attention.sliding_window only
 // switches chunked attention on. brasa writes the real values under keys that
 // llama.cpp defines (sliding_window, sliding_window_pattern,
 // temperature_length, temperature_scale) plus llama4.attention.use_qk_norm, a

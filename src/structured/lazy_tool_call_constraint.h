@@ -42,7 +42,7 @@ struct LazyToolCallGrammars {
 // the open candidate (the tail from its '[' or '{') is kept between steps.
 // vLLM's llama4_pythonic parser
 // (vllm/entrypoints/openai/tool_parsers/llama4_pythonic_tool_parser.py)
-// reads a bare list only at the start of the output, so it never sees these.
+// reads a bare list only at the start of the output, so it never parses these.
 // Anywhere before a call, the special token <|python_start|> starts a pythonic
 // list, after which <|python_end|> and end-of-sequence are forced. Tokens of
 // only whitespace at the start leave the decision to the next one, and that

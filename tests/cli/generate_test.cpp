@@ -88,7 +88,7 @@ TEST(Generate, ChunkedPrefillMatchesEngine) {
 
 // `--kernels scalar --kv-cache-dtype f16` is the llama.cpp-comparable setup:
 // its greedy text on stories260K must be the text llama.cpp recorded.
-TEST(Generate, ScalarKernelsWithF16KvGiveLlamaCppText) {
+TEST(Generate, ScalarF16KvMatchesLlamaCpp) {
   const std::string model = std::string(BRASA_SHARED_DIR) + "/testdata/models/stories260K.gguf";
   auto [output, status] = run_command(std::string(BRASA_BINARY) + " generate --model " + model +
                                       " --prompt 'Once upon a time' -n 64 --temperature 0 --ignore-eos" +

@@ -74,12 +74,12 @@ inline std::string schema_violation(const nlohmann::json& value, const nlohmann:
       if (!value.contains(name.get<std::string>())) return where + ": missing required " + name.dump();
     }
     for (const auto& [name, member] : value.items()) {
-      std::string here = where + "." + name;
+      std::string member_path = where + "." + name;
       if (properties.contains(name)) {
-        std::string problem = schema_violation(member, properties[name], here);
+        std::string problem = schema_violation(member, properties[name], member_path);
         if (!problem.empty()) return problem;
       } else if (schema.contains("additionalProperties")) {
-        std::string problem = schema_violation(member, schema["additionalProperties"], here);
+        std::string problem = schema_violation(member, schema["additionalProperties"], member_path);
         if (!problem.empty()) return problem;
       }
     }

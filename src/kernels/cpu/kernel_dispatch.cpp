@@ -84,10 +84,10 @@ void matmul_avx512_vbmi(const Weight& w, const float* x, int64_t n_tokens, float
 }
 
 // The AMX path multiplies BF16 weights, which BF16 and E4M3 convert to
-// exactly. F16, Q8_0 and Q4_0 would lose bits in that conversion (a Q8_0
-// weight, int8 times an F16 scale, keeps 8 significant bits), and since only
-// products of 16 or more tokens take this path, greedy outputs would then
-// change with the batch a request lands in. They keep the AVX-512 path.
+// exactly. F16, Q8_0 and Q4_0 would lose bits in that conversion: a Q8_0
+// weight, int8 times an F16 scale, keeps 8 significant bits. Only products of
+// 16 or more tokens take this path, so greedy outputs would then change with
+// the batch a request lands in. Those types keep the AVX-512 path.
 // TODO: an AMX-INT8 path for Q8_0 and Q4_0 with per-block scales.
 bool amx_converts_exactly(DType dtype) { return dtype == DType::BF16 || dtype == DType::F8_E4M3; }
 
