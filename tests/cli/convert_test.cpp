@@ -13,10 +13,9 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
+#include "test_work_dir.h"
 #include "core/thread_pool.h"
 #include "formats/gguf.h"
 #include "kernels/backend.h"
@@ -34,30 +33,11 @@ namespace fs = std::filesystem;
 const std::string kStories = std::string(BRASA_SHARED_DIR) + "/testdata/models/stories260K.gguf";
 const std::string kGolden = std::string(BRASA_SHARED_DIR) + "/testdata/golden/stories260K-greedy.json";
 const std::string kStory = std::string(BRASA_SOURCE_DIR) + "/tests/cli/data/short_story.txt";
-const std::string kWork = std::string(BRASA_TEST_WORK_DIR) + "/convert";
-
-// ctest runs each test in a process of its own, several at once, so each
-// process converts into its own directory and removes it when it exits.
-const std::string& process_work_dir() {
-  static const struct WorkDir {
-    std::string path = kWork + "/" + std::to_string(getpid());
-    WorkDir() {
-      fs::remove_all(path);
-      fs::create_directories(path);
-    }
-    ~WorkDir() {
-      std::error_code ignored;
-      fs::remove_all(path, ignored);
-    }
-  } dir;
-  return dir.path;
-}
-
-// Converts `model` once per test process into name under process_work_dir().
+// Converts `model` once per test process into name under the process work directory.
 // Returns the output path.
 std::string converted(const std::string& model, const std::string& name, const std::string& dtype) {
   static std::set<std::string> done;
-  const std::string out = process_work_dir() + "/" + name;
+  const std::string out = ::brasa::test::work_dir() + "/" + name;
   if (done.insert(out).second) {
     auto [output, status] = run_brasa("convert --model " + model + " --out " + out + " --dtype " + dtype);
     EXPECT_EQ(status, 0) << output;
@@ -67,7 +47,7 @@ std::string converted(const std::string& model, const std::string& name, const s
 
 // A generated Llama 4 checkpoint in F32, written once per build tree.
 std::string test_checkpoint(const std::string& preset) {
-  const std::string dir = std::string(BRASA_TEST_WORK_DIR) + "/convert-" + preset + "-f32";
+  const std::string dir = ::brasa::test::work_dir() + "/convert-" + preset + "-f32";
   if (!fs::exists(dir + "/config.json")) {
     TestModelOptions options;
     options.preset = preset;
@@ -198,8 +178,7 @@ double perplexity(const std::string& model) {
 // Errors
 
 TEST(ConvertErrors, BadInputIsAClearError) {
-  fs::create_directories(kWork);
-  const std::string out = kWork + "/never-written.gguf";
+  const std::string out = ::brasa::test::work_dir() + "/never-written.gguf";
   struct Case {
     std::string arguments;
     std::string message;
@@ -209,7 +188,7 @@ TEST(ConvertErrors, BadInputIsAClearError) {
       {"--model /nonexistent/model.gguf --out " + out + " --dtype q8_0", "model not found"},
       {"--model " + kStories + " --out " + kStories + " --dtype q8_0", "output already exists"},
       {"--model " + kStories + " --out " + out + " --dtype fp8", "GGUF has no FP8 type"},
-      {"--model " + kStories + " --out " + kWork + "/never-written --dtype q8_0", "safetensors cannot store Q8_0"},
+      {"--model " + kStories + " --out " + ::brasa::test::work_dir() + "/never-written --dtype q8_0", "safetensors cannot store Q8_0"},
       {"--model " + kStories + " --out " + out + " --dtype bf16 --format ggml", "invalid --format 'ggml'"},
   };
   for (const Case& c : cases) {
@@ -223,12 +202,12 @@ TEST(ConvertErrors, BadInputIsAClearError) {
 // An --out with a trailing slash names the output directory. The staging
 // directory must go beside it, not inside it, or the final rename fails.
 TEST(ConvertErrors, TrailingSlashOutWritesDirectory) {
-  const std::string out = process_work_dir() + "/trailing-slash";
+  const std::string out = ::brasa::test::work_dir() + "/trailing-slash";
   auto [output, status] = run_brasa("convert --model " + kStories + " --out " + out + "/ --dtype f32");
   EXPECT_EQ(status, 0) << output;
   EXPECT_TRUE(fs::exists(out + "/model.safetensors")) << output;
   EXPECT_TRUE(fs::exists(out + "/config.json")) << output;
-  for (const fs::directory_entry& entry : fs::directory_iterator(process_work_dir())) {
+  for (const fs::directory_entry& entry : fs::directory_iterator(::brasa::test::work_dir())) {
     EXPECT_EQ(entry.path().filename().string().find("trailing-slash.tmp-"), std::string::npos) << entry.path();
   }
 }

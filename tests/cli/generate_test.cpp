@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "test_work_dir.h"
 #include "core/thread_pool.h"
 #include "engine/engine.h"
 #include "kernels/backend.h"
@@ -57,7 +58,7 @@ std::vector<int32_t> engine_greedy(Model& model, const std::vector<int32_t>& pro
 }
 
 TEST(Generate, ChunkedPrefillMatchesEngine) {
-  const std::string dir = std::string(BRASA_TEST_WORK_DIR) + "/generate-scout-tiny";
+  const std::string dir = ::brasa::test::work_dir() + "/generate-scout-tiny";
   if (!std::filesystem::exists(dir + "/config.json")) {
     auto [output, status] = run_command(std::string("cd ") + BRASA_SOURCE_DIR + " && " + BRASA_BINARY +
                                         " make-test-model --preset scout-tiny --dtype bf16 --out " + dir);

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include "test_work_dir.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "engine/engine_core.h"
@@ -64,7 +65,7 @@ class RealModelEngine : public ::testing::TestWithParam<std::string> {
       path = std::string(BRASA_SHARED_DIR) + "/testdata/models/stories260K.gguf";
       if (!std::filesystem::exists(path)) GTEST_SKIP() << "missing " << path;
     } else {
-      path = std::string(BRASA_TEST_WORK_DIR) + "/engine-scout-tiny";
+      path = ::brasa::test::work_dir() + "/engine-scout-tiny";
       if (!std::filesystem::exists(path + "/config.json")) {
         TestModelOptions options;
         options.preset = "scout-tiny";

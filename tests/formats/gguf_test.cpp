@@ -1,3 +1,4 @@
+#include "test_work_dir.h"
 #include "formats/gguf.h"
 
 #include <gtest/gtest.h>
@@ -80,7 +81,7 @@ class GgufBuilder {
   std::string write(const std::string& name) {
     std::memcpy(bytes_.data() + count_pos_, &n_tensors_, 8);
     std::memcpy(bytes_.data() + count_pos_ + 8, &n_kv_, 8);
-    std::string path = std::string(BRASA_TEST_WORK_DIR) + "/" + name;
+    std::string path = ::brasa::test::work_dir() + "/" + name;
     std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes_.data()), bytes_.size());
     return path;
   }
@@ -175,7 +176,7 @@ TEST(Gguf, RejectsTruncatedFile) {
     written.assign(std::istreambuf_iterator<char>(in), {});
   }
   for (size_t n = 0; n < written.size(); ++n) {
-    std::string cut = std::string(BRASA_TEST_WORK_DIR) + "/cut.gguf";
+    std::string cut = ::brasa::test::work_dir() + "/cut.gguf";
     std::ofstream(cut, std::ios::binary).write(reinterpret_cast<const char*>(written.data()), n);
     std::string message = error_of(cut);
     EXPECT_NE(message, "") << "prefix of " << n << " bytes was accepted";

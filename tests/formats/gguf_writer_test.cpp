@@ -1,3 +1,4 @@
+#include "test_work_dir.h"
 #include "formats/gguf_writer.h"
 
 #include <gtest/gtest.h>
@@ -13,7 +14,7 @@
 namespace brasa {
 namespace {
 
-const std::string kWorkDir = std::string(BRASA_TEST_WORK_DIR) + "/gguf_writer";
+const std::string kWorkDir = ::brasa::test::work_dir() + "/gguf_writer";
 
 std::vector<uint8_t> f32_bytes(const std::vector<float>& values) {
   std::vector<uint8_t> bytes(values.size() * 4);

@@ -12,13 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "test_work_dir.h"
 #include "core/dtype.h"
 #include "formats/quantize.h"
 
 namespace brasa {
 namespace {
 
-const std::string kWork = std::string(BRASA_TEST_WORK_DIR);
+const std::string kWork = ::brasa::test::work_dir();
 const std::string kReference = std::string(BRASA_SOURCE_DIR) + "/tools/reference/ggml_quants.py";
 
 // Values that probe the rounding rules: random normals, zeros, exact halves,

@@ -1,3 +1,4 @@
+#include "test_work_dir.h"
 #include "formats/safetensors.h"
 
 #include <gtest/gtest.h>
@@ -14,7 +15,7 @@
 namespace brasa {
 namespace {
 
-const std::string kWorkDir = BRASA_TEST_WORK_DIR;
+const std::string kWorkDir = ::brasa::test::work_dir();
 
 // Writes a safetensors file from a raw JSON header and data area, so tests can
 // write headers that lie.

@@ -1,3 +1,4 @@
+#include "test_work_dir.h"
 #include "formats/safetensors_writer.h"
 
 #include <gtest/gtest.h>
@@ -18,7 +19,7 @@
 namespace brasa {
 namespace {
 
-const std::string kWorkDir = std::string(BRASA_TEST_WORK_DIR) + "/safetensors_writer";
+const std::string kWorkDir = ::brasa::test::work_dir() + "/safetensors_writer";
 
 TensorData make_f32(const std::string& name, std::vector<int64_t> shape, float first) {
   TensorData t;

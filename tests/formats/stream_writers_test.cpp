@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "test_work_dir.h"
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "formats/gguf_writer.h"
@@ -15,7 +16,7 @@
 namespace brasa {
 namespace {
 
-const std::string kWork = std::string(BRASA_TEST_WORK_DIR);
+const std::string kWork = ::brasa::test::work_dir();
 
 std::vector<uint8_t> iota_bytes(size_t n, uint8_t start) {
   std::vector<uint8_t> bytes(n);

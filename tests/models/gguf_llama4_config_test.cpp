@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 
+#include "test_work_dir.h"
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "formats/gguf_writer.h"
@@ -44,7 +45,7 @@ GgufWriter llama4_keys(uint32_t n_experts, uint32_t n_experts_used = 1) {
 }
 
 ModelConfig parse(const GgufWriter& writer, const std::string& name) {
-  const std::string path = std::string(BRASA_TEST_WORK_DIR) + "/" + name + ".gguf";
+  const std::string path = ::brasa::test::work_dir() + "/" + name + ".gguf";
   writer.write(path);
   return parse_gguf_config(GgufFile(path));
 }

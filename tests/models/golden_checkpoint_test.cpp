@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 
+#include "test_work_dir.h"
 #include "core/error.h"
 #include "formats/checkpoint.h"
 #include "models/test_checkpoint.h"
@@ -18,7 +19,7 @@ TestModelOptions options_for(const std::string& preset, const std::string& dtype
   TestModelOptions options;
   options.preset = preset;
   options.dtype = dtype;
-  options.out_dir = std::string(BRASA_TEST_WORK_DIR) + "/checkpoint_layout/" + dir_name;
+  options.out_dir = ::brasa::test::work_dir() + "/checkpoint_layout/" + dir_name;
   options.tokenizer_path = std::string(BRASA_SHARED_DIR) + "/testdata/llama-models/llama4/tokenizer.model";
   options.chat_template_path =
       std::string(BRASA_SHARED_DIR) + "/testdata/templates/vllm/tool_chat_template_llama4_pythonic.jinja";

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_work_dir.h"
 #include "core/thread_pool.h"
 #include "kernels/backend.h"
 #include "kernels/kv_pool.h"
@@ -98,7 +99,7 @@ std::string write_checkpoint(const std::string& preset, const std::string& dtype
   options.preset = preset;
   options.dtype = dtype;
   options.seed = 0;
-  options.out_dir = std::string(BRASA_TEST_WORK_DIR) + "/golden/" + dir_name;
+  options.out_dir = ::brasa::test::work_dir() + "/golden/" + dir_name;
   options.tokenizer_path = std::string(BRASA_SHARED_DIR) + "/testdata/llama-models/llama4/tokenizer.model";
   options.chat_template_path =
       std::string(BRASA_SHARED_DIR) + "/testdata/templates/vllm/tool_chat_template_llama4_pythonic.jinja";

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "test_work_dir.h"
 #include "core/thread_pool.h"
 #include "formats/checkpoint.h"
 #include "formats/safetensors_writer.h"
@@ -43,7 +44,7 @@ TensorData hf_tensor(const Checkpoint& gguf, const std::string& gguf_name, const
 }
 
 std::string write_hf_stories() {
-  std::string dir = std::string(BRASA_TEST_WORK_DIR) + "/stories260K-hf";
+  std::string dir = ::brasa::test::work_dir() + "/stories260K-hf";
   std::filesystem::create_directories(dir);
   auto gguf = Checkpoint::open(kStories);
   const int32_t head_dim = 8;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "test_work_dir.h"
 #include "core/thread_pool.h"
 #include "kernels/backend.h"
 #include "models/model.h"
@@ -15,7 +16,7 @@ namespace {
 
 // Writes a generated Llama 4 checkpoint once per build tree.
 std::string test_model(const std::string& preset, const std::string& dtype) {
-  std::string dir = std::string(BRASA_TEST_WORK_DIR) + "/llama4-pieces/" + preset + "-" + dtype;
+  std::string dir = ::brasa::test::work_dir() + "/llama4-pieces/" + preset + "-" + dtype;
   if (!std::filesystem::exists(dir + "/config.json")) {
     TestModelOptions options;
     options.preset = preset;

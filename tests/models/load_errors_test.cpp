@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "test_work_dir.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "formats/safetensors_writer.h"
@@ -17,7 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kWorkDir = std::string(BRASA_TEST_WORK_DIR) + "/load-errors";
+const std::string kWorkDir = ::brasa::test::work_dir() + "/load-errors";
 const std::string kStories = std::string(BRASA_SHARED_DIR) + "/testdata/models/stories260K.gguf";
 
 // The message of the brasa::Error that loading `path` raises, or "" when it loads.

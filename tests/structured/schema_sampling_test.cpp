@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "test_work_dir.h"
 #include "structured/grammar_constraint.h"
 #include "structured/json_schema_grammar.h"
 #include "structured/tiktoken_vocab.h"
@@ -187,7 +188,7 @@ TEST(SchemaSampling, OutputsValidateWithJsonschema) {
   std::mt19937 schema_rng(20261204);
   for (int i = 0; i < 40; ++i) schemas.push_back(random_schema(schema_rng, 2));
 
-  std::string pairs_path = std::string(BRASA_TEST_WORK_DIR) + "/schema_sampling_pairs.jsonl";
+  std::string pairs_path = ::brasa::test::work_dir() + "/schema_sampling_pairs.jsonl";
   std::ofstream pairs(pairs_path);
   int n_finished = 0;
   int n_total = 0;
@@ -222,7 +223,7 @@ TEST(SchemaSampling, ForcedToolCallsParseBack) {
       {"add", json::parse(R"({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
         "required": ["a", "b"], "additionalProperties": false})"), "tools[1].function.parameters"},
   };
-  std::string pairs_path = std::string(BRASA_TEST_WORK_DIR) + "/forced_tool_pairs.jsonl";
+  std::string pairs_path = ::brasa::test::work_dir() + "/forced_tool_pairs.jsonl";
   std::ofstream pairs(pairs_path);
 
   for (bool parallel : {false, true}) {
@@ -237,7 +238,9 @@ TEST(SchemaSampling, ForcedToolCallsParseBack) {
       ParsedToolOutput parsed = parse_tool_calls(result.text);
       ASSERT_FALSE(parsed.tool_calls.empty()) << result.text;
       EXPECT_EQ(parsed.content, "") << result.text;
-      if (!parallel) EXPECT_EQ(parsed.tool_calls.size(), 1u) << result.text;
+      if (!parallel) {
+        EXPECT_EQ(parsed.tool_calls.size(), 1u) << result.text;
+      }
       for (const ToolCall& call : parsed.tool_calls) {
         const ForcedTool* tool = call.name == "add" ? &tools[1] : &tools[0];
         EXPECT_TRUE(call.name == "add" || call.name == "get_weather") << call.name;

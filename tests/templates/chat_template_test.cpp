@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "test_work_dir.h"
 #include "core/error.h"
 #include "templates/chat_template.h"
 #include "templates/jinja_interpreter.h"
@@ -34,7 +35,7 @@ fs::path shared_dir() { return fs::path(BRASA_SHARED_DIR); }
 
 // A fresh, empty folder under the test work directory.
 fs::path work_dir(const std::string& name) {
-  fs::path dir = fs::path(BRASA_TEST_WORK_DIR) / "templates" / name;
+  fs::path dir = fs::path(::brasa::test::work_dir()) / "templates" / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -214,7 +215,7 @@ TEST(LoadChatTemplate, FallsBackToBuiltinLlama4) {
 }
 
 TEST(LoadChatTemplate, ReportsBadFiles) {
-  EXPECT_THROW(brasa::load_chat_template((fs::path(BRASA_TEST_WORK_DIR) / "does/not/exist").string()), brasa::Error);
+  EXPECT_THROW(brasa::load_chat_template((fs::path(::brasa::test::work_dir()) / "does/not/exist").string()), brasa::Error);
 
   fs::path bad_json = work_dir("bad_json");
   write_file(bad_json / "tokenizer_config.json", "{not json");

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_work_dir.h"
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -15,7 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(BRASA_TEST_WORK_DIR) / "malformed_tokenizers" / name;
+  const fs::path dir = fs::path(::brasa::test::work_dir()) / "malformed_tokenizers" / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -43,7 +44,7 @@ std::string tokenizer_json(const std::string& model) {
 }
 
 TEST(MalformedTokenizer, MissingPath) {
-  const fs::path path = fs::path(BRASA_TEST_WORK_DIR) / "no_such_tokenizer_dir";
+  const fs::path path = fs::path(::brasa::test::work_dir()) / "no_such_tokenizer_dir";
   expect_load_error(path, path, "not found");
 }
 

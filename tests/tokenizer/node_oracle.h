@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_work_dir.h"
+
 namespace brasa::test {
 
 inline std::string base64_encode(const std::string& bytes) {
@@ -45,7 +47,7 @@ inline OracleResult run_node_oracle(nlohmann::json request, const std::vector<st
   request["inputs"] = nlohmann::json::array();
   for (const std::string& input : inputs) request["inputs"].push_back(base64_encode(input));
 
-  const fs::path work = fs::path(BRASA_TEST_WORK_DIR) / "tokenizer_oracle";
+  const fs::path work = fs::path(::brasa::test::work_dir()) / "tokenizer_oracle";
   fs::create_directories(work);
   const fs::path request_path = work / (name + ".request.json");
   const fs::path response_path = work / (name + ".response.json");

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_work_dir.h"
 #include "formats/gguf.h"
 #include "hard_corpus.h"
 #include "node_oracle.h"
@@ -79,7 +80,7 @@ fs::path write_stories_tokenizer_json() {
         {"vocab", vocab}, {"merges", merge_list}}},
   };
 
-  const fs::path dir = fs::path(BRASA_TEST_WORK_DIR) / "stories260K_json";
+  const fs::path dir = fs::path(::brasa::test::work_dir()) / "stories260K_json";
   fs::create_directories(dir);
   std::ofstream(dir / "tokenizer.json") << root.dump();
   std::ofstream(dir / "tokenizer_config.json") << R"({"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": true})";

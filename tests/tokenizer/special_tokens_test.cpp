@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_work_dir.h"
 #include "test_paths.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
@@ -90,7 +91,7 @@ TEST(SpecialTokens, Llama3JsonConfig) {
 }
 
 TEST(SpecialTokens, GenerationConfigEosList) {
-  const fs::path dir = fs::path(BRASA_TEST_WORK_DIR) / "llama31_like";
+  const fs::path dir = fs::path(::brasa::test::work_dir()) / "llama31_like";
   fs::remove_all(dir);
   fs::create_directories(dir);
   fs::create_symlink(test::shared_path("testdata/llama-models/llama3/tokenizer.model"), dir / "tokenizer.model");
@@ -104,7 +105,7 @@ TEST(SpecialTokens, GenerationConfigEosList) {
 }
 
 TEST(SpecialTokens, GenerationConfigEosInteger) {
-  const fs::path dir = fs::path(BRASA_TEST_WORK_DIR) / "llama3_eos_int";
+  const fs::path dir = fs::path(::brasa::test::work_dir()) / "llama3_eos_int";
   fs::remove_all(dir);
   fs::create_directories(dir);
   fs::create_symlink(test::shared_path("testdata/llama-models/llama3/tokenizer.model"), dir / "tokenizer.model");
@@ -116,7 +117,7 @@ TEST(SpecialTokens, GenerationConfigEosInteger) {
 }
 
 TEST(SpecialTokens, NonSpecialAddedTokenAlwaysMatched) {
-  const fs::path dir = fs::path(BRASA_TEST_WORK_DIR) / "added_tokens";
+  const fs::path dir = fs::path(::brasa::test::work_dir()) / "added_tokens";
   fs::remove_all(dir);
   fs::create_directories(dir);
   std::ofstream(dir / "tokenizer.json") << R"({"added_tokens": [
@@ -140,7 +141,7 @@ TEST(SpecialTokens, NonSpecialAddedTokenAlwaysMatched) {
 TEST(SpecialTokens, TemplateProcessingAddsBos) {
   // Without tokenizer_config.json, BOS and add_bos come from a post-processor
   // template that starts with a special token, as in Meta's Llama 3 files.
-  const fs::path dir = fs::path(BRASA_TEST_WORK_DIR) / "template_processing";
+  const fs::path dir = fs::path(::brasa::test::work_dir()) / "template_processing";
   fs::remove_all(dir);
   fs::create_directories(dir);
   std::ofstream(dir / "tokenizer.json") << R"({"added_tokens": [{"id": 2, "content": "<bos>", "special": true}],

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "test_work_dir.h"
 #include "formats/gguf_vocab.h"
 #include "formats/gguf_writer.h"
 #include "hard_corpus.h"
@@ -39,7 +40,7 @@ const std::string& exported_gguf() {
     GgufWriter writer;
     writer.add_string("general.architecture", "llama4");
     add_gguf_vocab(writer, vocab);
-    const std::string out = std::string(BRASA_TEST_WORK_DIR) + "/llama4-vocab-export.gguf";
+    const std::string out = ::brasa::test::work_dir() + "/llama4-vocab-export.gguf";
     writer.write(out);
     return out;
   }();
