@@ -139,10 +139,7 @@ WorkModel make_work_model(const Model& model, double weight_bytes) {
   WorkModel work;
   work.matmul_params = double(info.n_active_params);
   work.bytes_per_param = weight_bytes / double(std::max<int64_t>(1, info.n_params));
-  // NOTE: inferred from the bytes per parameter, because Model does not
-  // expose its weight types. Every type of 2 bytes or fewer (BF16, F16, FP8,
-  // Q8_0, Q4_0) takes the same prefill path, so only F32 needs telling apart.
-  work.weight_type = work.bytes_per_param > 3.0 ? DType::F32 : DType::BF16;
+  work.weight_type = info.matmul_dtype;
   work.head_dim = info.kv.head_dim;
   work.n_global_layers = info.kv.n_global_layers;
   work.n_local_layers = info.kv.n_local_layers;
@@ -252,8 +249,9 @@ void print_table(const std::string& model_name, double weight_bytes, const Model
                  const MachineLimits& limits, int threads, const std::vector<BenchResult>& results) {
   std::printf("machine: read bandwidth %.1f GB/s, kernels %s, %d threads\n", limits.read_bytes_per_second / 1e9,
               limits.isa, threads);
-  std::printf("peak GFLOP/s: f32-fma %.1f, bf16-dot %.1f, amx-bf16 %.1f\n", limits.peak_flops / 1e9,
-              limits.peak_flops_bf16_dot / 1e9, limits.peak_flops_amx_bf16 / 1e9);
+  std::printf("peak GFLOP/s: f32-fma %.1f, bf16-dot %.1f, amx-bf16 %.1f; peak GOP/s: amx-int8 %.1f\n",
+              limits.peak_flops / 1e9, limits.peak_flops_bf16_dot / 1e9, limits.peak_flops_amx_bf16 / 1e9,
+              limits.peak_ops_amx_int8 / 1e9);
   std::printf("model: %s, %.3f B params (%.3f B active), weight files %.2f GB\n\n", model_name.c_str(),
               double(info.n_params) / 1e9, double(info.n_active_params) / 1e9, weight_bytes / 1e9);
   std::printf("%-8s %8s %6s %12s %12s %8s %9s %9s %13s\n", "phase", "tokens", "batch", "tokens/s", "ms/step",
@@ -274,6 +272,7 @@ void print_json(const std::string& model_name, double weight_bytes, const ModelI
                     {"peak_flops", limits.peak_flops},
                     {"peak_flops_bf16_dot", limits.peak_flops_bf16_dot},
                     {"peak_flops_amx_bf16", limits.peak_flops_amx_bf16},
+                    {"peak_ops_amx_int8", limits.peak_ops_amx_int8},
                     {"isa", limits.isa},
                     {"threads", threads}};
   out["model"] = {{"name", model_name},

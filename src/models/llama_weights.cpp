@@ -1,6 +1,7 @@
 #include "models/llama_weights.h"
 
 #include <cstring>
+#include <map>
 
 #include <spdlog/spdlog.h>
 
@@ -272,9 +273,18 @@ std::unique_ptr<ModelWeights> load_weights(const Checkpoint& checkpoint, const M
 
   // Parameter counts: every stored tensor except FP8 scales; a token reads
   // only n_experts_per_tok of each MoE layer's routed experts.
+  std::map<DType, int64_t> matrix_params;
   for (const auto& [name, t] : checkpoint.tensors()) {
     if (name.size() >= 6 && name.compare(name.size() - 6, 6, "_scale") == 0) continue;
     out->n_params += t.n_elements();
+    if (t.shape.size() >= 2) matrix_params[t.dtype] += t.n_elements();
+  }
+  int64_t most = -1;
+  for (const auto& [dtype, params] : matrix_params) {
+    if (params > most) {
+      most = params;
+      out->matmul_dtype = dtype;
+    }
   }
   int64_t expert_params = 3 * int64_t(c.hidden_size) * c.intermediate_size;
   int64_t n_moe_layers = 0;

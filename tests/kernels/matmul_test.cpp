@@ -181,6 +181,35 @@ TEST(Matmul, ManyTokensCrossCallBlocks) {
   }
 }
 
+TEST(Matmul, Q8_0SameBitsAloneAndInBatch) {
+  // A token's Q8_0 product must not depend on the tokens beside it. The amx
+  // set multiplies 8 or more tokens with AMX-INT8 tiles and fewer with VNNI,
+  // and both sum each block exactly before the same F32 steps. So greedy
+  // outputs stay equal alone and in a batch.
+  ThreadPool pool(2);
+  std::mt19937 rng(21);
+  for (const Shape& shape : std::vector<Shape>{{37, 512}, {64, 1024}, {16, 96}}) {
+    const auto weight = make_random_weight(DType::Q8_0, shape.rows, shape.cols, rng);
+    for (int64_t n_tokens : {5, 17, 40, 300}) {
+      const auto x = random_floats(size_t(n_tokens * shape.cols), rng);
+      for (const CpuKernels* kernels : supported_cpu_kernels()) {
+        std::vector<float> batch(size_t(n_tokens * shape.rows));
+        kernels->matmul(weight.weight, x.data(), n_tokens, batch.data(), pool);
+        int64_t differing = 0;
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          std::vector<float> alone(size_t(shape.rows));
+          kernels->matmul(weight.weight, x.data() + t * shape.cols, 1, alone.data(), pool);
+          for (int64_t r = 0; r < shape.rows; ++r) {
+            if (alone[size_t(r)] != batch[size_t(t * shape.rows + r)]) ++differing;
+          }
+        }
+        EXPECT_EQ(differing, 0) << kernels->isa << " rows " << shape.rows << " cols " << shape.cols << " tokens "
+                                << n_tokens;
+      }
+    }
+  }
+}
+
 TEST(Matmul, Bf16RoundingStaysClose) {
   // Rounding F16 or block weights to BF16 keeps 8 significant bits: against
   // the exact F32 product the error stays near 2^-9, far below the order-1

@@ -51,4 +51,8 @@ std::vector<const CpuKernels*> supported_cpu_kernels();
 // The supported kernel set named isa, or null.
 const CpuKernels* find_cpu_kernels(const std::string& isa);
 
+// Whether CPUID reports AMX-INT8, with which the amx set multiplies Q8_0
+// weights for 8 or more tokens.
+bool cpu_has_amx_int8();
+
 }  // namespace brasa

@@ -76,12 +76,16 @@ bool has_kernel_set(const char* isa) { return find_cpu_kernels(isa) != nullptr; 
 
 MatmulPeak matmul_peak(const MachineLimits& limits, DType weight_type, int64_t n_tokens) {
   const std::string isa = limits.isa;
-  const bool amx_type = weight_type == DType::BF16 || weight_type == DType::F8_E4M3 ||
-                        weight_type == DType::F16 || weight_type == DType::Q8_0 || weight_type == DType::Q4_0;
   // The same choices as the kernel sets in kernel_dispatch.cpp.
   // No kernel set multiplies with vdpbf16ps now, so peak_flops_bf16_dot is
   // reported for comparison only.
-  if (isa == "amx" && amx_type && n_tokens >= 16) return {limits.peak_flops_amx_bf16, "amx-bf16"};
+  if (isa == "amx") {
+    const bool bf16_tiles = weight_type == DType::BF16 || weight_type == DType::F8_E4M3;
+    if (bf16_tiles && n_tokens >= 16) return {limits.peak_flops_amx_bf16, "amx-bf16"};
+    if (weight_type == DType::Q8_0 && n_tokens >= 8 && limits.peak_ops_amx_int8 > 0) {
+      return {limits.peak_ops_amx_int8, "amx-int8"};
+    }
+  }
   return {limits.peak_flops, "f32-fma"};
 }
 
@@ -103,6 +107,9 @@ MachineLimits measure_machine_limits(ThreadPool& pool) {
   if (has_kernel_set("amx")) {
     // 4 tdpbf16ps of 16 x 16 x 32 multiply-adds each; fewer iterations, since each is 64 times the work.
     limits.peak_flops_amx_bf16 = measure_loop_flops(pool, amx_bf16_loop, 4.0 * 16 * 16 * 32 * 2, kIterations / 16);
+    if (cpu_has_amx_int8()) {
+      limits.peak_ops_amx_int8 = measure_loop_flops(pool, amx_int8_loop, 4.0 * 16 * 16 * 64 * 2, kIterations / 32);
+    }
   }
   return limits;
 }

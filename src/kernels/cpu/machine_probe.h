@@ -15,16 +15,20 @@ struct MachineLimits {
   double peak_flops = 0.0;             // F32 FMA at the best vector width
   double peak_flops_bf16_dot = 0.0;    // AVX512-BF16 vdpbf16ps, for comparison
   double peak_flops_amx_bf16 = 0.0;    // AMX tdpbf16ps, tile unit only
+  double peak_ops_amx_int8 = 0.0;      // AMX tdpbssd, tile unit only (int8 multiply-adds)
   const char* isa = "scalar";          // the kernel set that the backend uses
 };
 
 // The peak that bounds a matmul of this weight type and token count in the
-// kernel set limits.isa, and the name of that path ("f32-fma" or
-// "amx-bf16"). Q8_0 and Q4_0 below the AMX threshold multiply int8 with VNNI,
-// whose peak is not measured, so they report the F32 FMA peak.
-// NOTE: the AMX peak counts the tile unit alone. A matmul also loads tiles,
-// and with split activations it runs two tdpbf16ps per product, so about
-// half of this peak bounds what the matmul can reach.
+// kernel set limits.isa, and the name of that path ("f32-fma", "amx-bf16" or
+// "amx-int8"). Q8_0 and Q4_0 below the AMX threshold, and Q4_0 and F16 above
+// it, multiply int8 with VNNI or F32 with FMA. The VNNI peak is not measured,
+// so they report the F32 FMA peak.
+// NOTE: the AMX peaks count the tile unit alone. A matmul also loads and
+// stores tiles. With split activations the BF16 path runs two tdpbf16ps per
+// product, and the Q8_0 path multiplies one 32-value block per tdpbssd where
+// the peak loop multiplies 64, so about half of each peak bounds what a
+// matmul can reach.
 struct MatmulPeak {
   double flops = 0.0;
   const char* path = "f32-fma";

@@ -20,26 +20,20 @@ float quantize_block(const float* x, int8_t* q) {
 }
 
 // Byte of element i (0..31) of pair half h (0 = block A, 1 = block B) in the
-// 64-byte register that the weight decode fills.
-int byte_position(DType weight_type, int h, int i) {
-  if (weight_type == DType::Q8_0) return h * 32 + i;
-  return i < 16 ? h * 16 + i : 32 + h * 16 + (i - 16);
-}
+// 64-byte register that the Q4_0 nibble decode fills.
+int byte_position(int h, int i) { return i < 16 ? h * 16 + i : 32 + h * 16 + (i - 16); }
 
 }  // namespace
 
-void quantize_activations(const float* x, int64_t n_tokens, int64_t cols, DType weight_type, ThreadPool& pool,
+void quantize_activations(const float* x, int64_t n_tokens, int64_t cols, ThreadPool& pool,
                           QuantizedActivations& out) {
   BRASA_CHECK(cols % 32 == 0, "quantize_activations: cols must be a multiple of 32");
-  BRASA_CHECK(weight_type == DType::Q8_0 || weight_type == DType::Q4_0,
-              "quantize_activations: weight type must be Q8_0 or Q4_0");
   const int64_t n_blocks = cols / 32;
-  out.weight_type = weight_type;
   out.n_pairs = (n_blocks + 1) / 2;
   out.q.assign(size_t(n_tokens * out.n_pairs * 64), 0);
   out.bias.assign(size_t(n_tokens * out.n_pairs * 16), 0);
   out.scale.assign(size_t(n_tokens * out.n_pairs * 16), 0.0f);
-  const int32_t offset = weight_type == DType::Q8_0 ? 128 : 8;
+  const int32_t offset = 8;
 
   pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end) {
     int8_t block_q[32];
@@ -50,7 +44,7 @@ void quantize_activations(const float* x, int64_t n_tokens, int64_t cols, DType 
         const int h = int(b % 2);
         int8_t* q = out.q.data() + pair * 64;
         for (int i = 0; i < 32; ++i) {
-          const int position = byte_position(weight_type, h, i);
+          const int position = byte_position(h, i);
           q[position] = block_q[i];
           out.bias[size_t(pair * 16 + position / 4)] -= offset * block_q[i];
           out.scale[size_t(pair * 16 + position / 4)] = d;
@@ -58,6 +52,42 @@ void quantize_activations(const float* x, int64_t n_tokens, int64_t cols, DType 
       }
     }
   });
+}
+
+void quantize_blocks_portable(const float* x, int64_t begin, int64_t end, int8_t* q, float* scale, int32_t* offset) {
+  for (int64_t block = begin; block < end; ++block) {
+    int8_t* block_q = q + block * 32;
+    scale[block] = quantize_block(x + block * 32, block_q);
+    int32_t sum = 0;
+    for (int i = 0; i < 32; ++i) sum += block_q[i];
+    offset[block] = -128 * sum;
+  }
+}
+
+void quantize_activation_blocks(const float* x, int64_t n_tokens, int64_t cols, ThreadPool& pool,
+                                BlockQuantizedActivations& out, BlockQuantizer quantizer) {
+  BRASA_CHECK(cols % 32 == 0, "quantize_activation_blocks: cols must be a multiple of 32");
+  out.n_tokens = n_tokens;
+  out.n_blocks = cols / 32;
+  out.q.resize(size_t(n_tokens * cols));
+  out.scale.resize(size_t(n_tokens * out.n_blocks));
+  out.offset.resize(size_t(n_tokens * out.n_blocks));
+  if (quantizer == nullptr) quantizer = quantize_blocks_portable;
+
+  const int64_t n_blocks = n_tokens * out.n_blocks;
+  if (n_blocks <= 256) {
+    // A decode step: waking the pool costs more than the work.
+    quantizer(x, 0, n_blocks, out.q.data(), out.scale.data(), out.offset.data());
+    return;
+  }
+  pool.parallel_for(n_blocks, [&](int64_t begin, int64_t end) {
+    quantizer(x, begin, end, out.q.data(), out.scale.data(), out.offset.data());
+  });
+}
+
+BlockQuantizedActivations& thread_block_quantized_activations() {
+  thread_local BlockQuantizedActivations buffer;
+  return buffer;
 }
 
 QuantizedActivations& thread_quantized_activations() {

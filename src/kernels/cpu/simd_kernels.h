@@ -11,15 +11,23 @@ namespace brasa {
 
 class ThreadPool;
 
-// Q8_0 and Q4_0 weights go through matmul_q8_vnni_avx512, the rest through
-// matmul_avx512_float_decode.
+// Q8_0 weights go through matmul_q8_0_avx512, Q4_0 through
+// matmul_q4_0_avx512, the rest through matmul_avx512_float_decode.
 void matmul_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 // Decodes every weight type to F32 in registers; exact up to F32 rounding.
 void matmul_avx512_float_decode(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
-// Q8_0 and Q4_0 only: quantizes the activations to int8 blocks of 32 and uses
-// VNNI int8 dot products, as llama.cpp does. The result equals an exact matmul
+// Q4_0 only: quantizes the activations to int8 blocks of 32 and uses VNNI
+// int8 dot products, as llama.cpp does. The result equals an exact matmul
 // with dequantize_activations(x) up to F32 rounding.
-void matmul_q8_vnni_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+void matmul_q4_0_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+// Q8_0 only: quantizes the activations as matmul_q4_0_avx512 does and sums
+// each block in int32 before scaling it. matmul_q8_0_amx gives the same bits
+// with AMX-INT8 tiles. Call that one only in a process granted AMX tile data
+// and where cpu_has_amx_int8().
+void matmul_q8_0_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+void matmul_q8_0_amx(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+// A BlockQuantizer with the same bits as the portable one, 16 values per step.
+void quantize_blocks_avx512(const float* x, int64_t begin, int64_t end, int8_t* q, float* scale, int32_t* offset);
 // BF16 and F8_E4M3 only: splits each activation into two BF16 parts, or for
 // F8_E4M3 with split_activations false rounds it to one, and multiplies with
 // vdpbf16ps. E4M3 converts to BF16 exactly. Needs AVX512-VBMI as well.
@@ -54,6 +62,9 @@ float fma_loop_avx512(int64_t iterations);
 // on four 16 x 16 accumulator tiles (16 x 16 x 32 multiply-adds each).
 float bf16_dot_loop_avx512(int64_t iterations);
 float amx_bf16_loop(int64_t iterations);
+// The same with tdpbssd on int8 tiles (16 x 16 x 64 multiply-adds each). Call
+// only where CPUID reports AMX-INT8.
+float amx_int8_loop(int64_t iterations);
 float fma_loop_avx2(int64_t iterations);
 
 }  // namespace brasa

@@ -1,0 +1,272 @@
+// AMX-INT8 matmul for Q8_0 weights and 8 or more tokens. Tile A contains 16
+// weight rows x one block of 32 int8 values, loaded straight from the Q8_0
+// rows with the row stride (the F16 scales between blocks are skipped). Tile B
+// contains the same block of 16 tokens' int8 activations, in the 4-byte
+// interleaved layout tdpbssd expects, packed once per call. tdpbssd gives the
+// exact int32 block sums of 16 rows x 16 tokens, and each is then scaled and
+// added as in matmul_q8_0_avx512.cpp:
+//   acc = fma(float(sum), weight_scale * activation_scale, acc),
+// block after block. Both paths therefore give the same bits for a token,
+// whatever the number of tokens in the product.
+#pragma GCC target("amx-tile,amx-int8")
+
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/cpu/matmul_tiling.h"
+#include "kernels/cpu/quantized_activations.h"
+#include "kernels/cpu/reference_kernels.h"
+#include "kernels/cpu/simd_kernels.h"
+
+// GCC 12 flags the self-initialized placeholder inside its own AVX-512 intrinsics.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace brasa {
+
+namespace {
+
+constexpr int kTileRows = 16;          // weight rows per A tile, tokens per B tile
+constexpr int kCallTokens = 256;       // tokens per tile call
+constexpr int64_t kBlockBytes = 34;    // F16 scale, then 32 int8 values
+constexpr int64_t kPackedBlockBytes = 512;  // one B tile: 8 rows of 16 tokens x 4 bytes
+constexpr int kTileElements = kTileRows * kTileRows;  // int32 values of a C tile
+
+// The 64-byte operand of ldtilecfg, palette 1.
+struct alignas(64) TileConfig {
+  uint8_t palette_id;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+// Tiles 0-3 accumulate C (16 x 16 int32), 4 and 6 hold weights (16 rows x 32
+// bytes), 5 and 7 activations (8 rows x 64 bytes). The C tiles form two sets
+// of two blocks each, so the tile unit works on the next pair of blocks while
+// the vector units scale the last one.
+void load_tile_config() {
+  TileConfig config;
+  std::memset(&config, 0, sizeof(config));
+  config.palette_id = 1;
+  for (int c = 0; c < 4; ++c) {
+    config.colsb[c] = 64;
+    config.rows[c] = kTileRows;
+  }
+  for (int pair = 0; pair < 2; ++pair) {
+    config.colsb[4 + 2 * pair] = 32;
+    config.rows[4 + 2 * pair] = kTileRows;
+    config.colsb[5 + 2 * pair] = 64;
+    config.rows[5 + 2 * pair] = 8;
+  }
+  _tile_loadconfig(&config);
+}
+
+// Activations packed for B tiles. For token tile j and block b, the tile is
+// the 512 bytes at q + (j * padded_blocks + b) * 512. Its row i contains, for
+// each of the 16 tokens, the token's values 4i to 4i + 3 of the block. The 16
+// tokens' scales are at scale + (j * padded_blocks + b) * 16. Tokens past
+// n_tokens and the block that pads an odd count to padded_blocks are zero.
+struct PackedBlocks {
+  const int8_t* q = nullptr;
+  const float* scale = nullptr;
+  int64_t n_blocks = 0;
+  int64_t padded_blocks = 0;
+};
+
+int64_t padded_block_count(int64_t n_blocks) { return (n_blocks + 1) / 2 * 2; }
+
+struct PackJob {
+  const BlockQuantizedActivations* x = nullptr;
+  int8_t* q = nullptr;
+  float* scale = nullptr;
+};
+
+void pack_token_tiles(const void* context, int64_t begin, int64_t end) {
+  const auto& job = *static_cast<const PackJob*>(context);
+  const BlockQuantizedActivations& x = *job.x;
+  const int64_t padded_blocks = padded_block_count(x.n_blocks);
+  for (int64_t j = begin; j < end; ++j) {
+    for (int64_t b = 0; b < padded_blocks; ++b) {
+      auto* tile = reinterpret_cast<int32_t*>(job.q + (j * padded_blocks + b) * kPackedBlockBytes);
+      float* scales = job.scale + (j * padded_blocks + b) * kTileRows;
+      for (int n = 0; n < kTileRows; ++n) {
+        const int64_t token = j * kTileRows + n;
+        if (token >= x.n_tokens || b >= x.n_blocks) {
+          for (int i = 0; i < 8; ++i) tile[i * kTileRows + n] = 0;
+          scales[n] = 0.0f;
+          continue;
+        }
+        int32_t words[8];
+        std::memcpy(words, x.q.data() + (token * x.n_blocks + b) * 32, sizeof(words));
+        for (int i = 0; i < 8; ++i) tile[i * kTileRows + n] = words[i];
+        scales[n] = x.scale[size_t(token * x.n_blocks + b)];
+      }
+    }
+  }
+}
+
+// One group of 16 weight rows as the tile loop reads them. The A tile of
+// block b is 16 rows of 32 int8 values at q + b * 34 + r * stride. The rows'
+// scales, as F32, are at scale + b * 16. A full group is read in place. A
+// partial one is copied into scratch and padded with zero rows, so that tile
+// loads stay inside the weight.
+struct WeightPanel {
+  const uint8_t* q = nullptr;
+  size_t stride = 0;
+  const float* scale = nullptr;
+};
+
+WeightPanel prepare_weight_panel(const Weight& w, int64_t row, int n_rows, int64_t n_blocks) {
+  const int64_t padded_blocks = padded_block_count(n_blocks);
+  const size_t scale_bytes = size_t(padded_blocks * kTileRows) * sizeof(float);
+  const size_t copy_bytes = n_rows < kTileRows ? kTileRows * w.row_stride_bytes : 0;
+  auto* scratch = static_cast<uint8_t*>(matmul_thread_scratch(ScratchSlot::WeightPanel, scale_bytes + copy_bytes));
+  auto* scale = reinterpret_cast<float*>(scratch);
+
+  const uint8_t* rows = w.row(row);
+  if (copy_bytes > 0) {
+    uint8_t* copy = scratch + scale_bytes;
+    std::memset(copy, 0, copy_bytes);
+    std::memcpy(copy, rows, size_t(n_rows) * w.row_stride_bytes);
+    rows = copy;
+  }
+
+  alignas(64) int32_t offsets[kTileRows];
+  for (int r = 0; r < kTileRows; ++r) offsets[r] = int32_t(r * w.row_stride_bytes);
+  const __m512i row_offsets = _mm512_load_si512(offsets);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    // Each row's F16 scale is the first two bytes of the 4 that the gather reads.
+    const __m512i words = _mm512_i32gather_epi32(row_offsets, rows + b * kBlockBytes, 1);
+    _mm512_store_ps(scale + b * kTileRows, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(words)));
+  }
+  if (padded_blocks > n_blocks) _mm512_store_ps(scale + n_blocks * kTileRows, _mm512_setzero_ps());
+  return WeightPanel{rows + 2, w.row_stride_bytes, scale};
+}
+
+// Adds one block's C tile (weight rows x tokens, int32) into acc[r], which
+// contains weight row r for the 16 tokens.
+// Inlined and unrolled, so that acc stays in 16 registers.
+__attribute__((always_inline)) inline void scale_block(const int32_t* c, const float* weight_scales,
+                                                       const float* token_scales, __m512 acc[kTileRows]) {
+  const __m512 activation_scales = _mm512_load_ps(token_scales);
+#pragma GCC unroll 16
+  for (int r = 0; r < kTileRows; ++r) {
+    const __m512 sums = _mm512_cvtepi32_ps(_mm512_load_si512(c + r * kTileRows));
+    const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(weight_scales[r]), activation_scales);
+    acc[r] = _mm512_fmadd_ps(sums, scale, acc[r]);
+  }
+}
+
+void amx_tile(const Weight& w, int64_t row, int n_rows, const void* activations, int64_t token, int n_tokens,
+              float* y) {
+  const auto& x = *static_cast<const PackedBlocks*>(activations);
+  load_tile_config();
+  const WeightPanel panel = prepare_weight_panel(w, row, n_rows, x.n_blocks);
+  // The padding block repeats the last block's weights, which stay inside the
+  // rows, against zero activations; its scaling is skipped.
+  const int64_t last_block = x.n_blocks - 1;
+  alignas(64) int32_t c_buffers[2][2 * kTileElements];  // two pairs of C tiles
+  alignas(64) int32_t token_offsets[kTileRows];
+  for (int n = 0; n < kTileRows; ++n) token_offsets[n] = int32_t(n * w.rows);
+  const __m512i y_offsets = _mm512_load_si512(token_offsets);
+
+  // run_tiled_matmul starts every call on a multiple of kCallTokens, so
+  // `token` begins a whole B tile.
+  const int64_t first_tile = token / kTileRows;
+  const int n_tiles = (n_tokens + kTileRows - 1) / kTileRows;
+  for (int j = 0; j < n_tiles; ++j) {
+    const int8_t* b_tiles = x.q + (first_tile + j) * x.padded_blocks * kPackedBlockBytes;
+    const float* scales = x.scale + (first_tile + j) * x.padded_blocks * kTileRows;
+    __m512 acc[kTileRows];
+    for (int r = 0; r < kTileRows; ++r) acc[r] = _mm512_setzero_ps();
+
+    // A two-stage pipeline over pairs of blocks: iteration k multiplies pair
+    // k into C tile set k % 2, stores pair k - 1 to memory, and scales pair
+    // k - 2, whose stores have had a whole iteration to complete. The scaling
+    // skips the padding block.
+    const int64_t n_pairs = x.padded_blocks / 2;
+    for (int64_t k = 0; k < n_pairs + 2; ++k) {
+      if (k < n_pairs) {
+        const int64_t b = 2 * k;
+        const uint8_t* a0 = panel.q + b * kBlockBytes;
+        const uint8_t* a1 = panel.q + (b + 1 <= last_block ? b + 1 : last_block) * kBlockBytes;
+        const int8_t* bt = b_tiles + b * kPackedBlockBytes;
+        if (k % 2 == 0) {
+          _tile_zero(0);
+          _tile_zero(1);
+          _tile_loadd(4, a0, panel.stride);
+          _tile_loadd(5, bt, 64);
+          _tile_dpbssd(0, 4, 5);
+          _tile_loadd(6, a1, panel.stride);
+          _tile_loadd(7, bt + kPackedBlockBytes, 64);
+          _tile_dpbssd(1, 6, 7);
+        } else {
+          _tile_zero(2);
+          _tile_zero(3);
+          _tile_loadd(4, a0, panel.stride);
+          _tile_loadd(5, bt, 64);
+          _tile_dpbssd(2, 4, 5);
+          _tile_loadd(6, a1, panel.stride);
+          _tile_loadd(7, bt + kPackedBlockBytes, 64);
+          _tile_dpbssd(3, 6, 7);
+        }
+      }
+      if (k >= 1 && k <= n_pairs) {
+        int32_t* c = c_buffers[(k - 1) % 2];
+        if ((k - 1) % 2 == 0) {
+          _tile_stored(0, c, 64);
+          _tile_stored(1, c + kTileElements, 64);
+        } else {
+          _tile_stored(2, c, 64);
+          _tile_stored(3, c + kTileElements, 64);
+        }
+      }
+      if (k >= 2) {
+        const int64_t b = 2 * (k - 2);
+        const int32_t* c = c_buffers[k % 2];
+        scale_block(c, panel.scale + b * kTileRows, scales + b * kTileRows, acc);
+        if (b + 1 < x.n_blocks) {
+          scale_block(c + kTileElements, panel.scale + (b + 1) * kTileRows, scales + (b + 1) * kTileRows, acc);
+        }
+      }
+    }
+
+    // acc[r] holds row r for 16 tokens; y is tokens x rows.
+    const int64_t token0 = token + int64_t(j) * kTileRows;
+    const int tokens = n_tokens - j * kTileRows < kTileRows ? n_tokens - j * kTileRows : kTileRows;
+    const __mmask16 stored = tokens >= kTileRows ? __mmask16(0xffff) : __mmask16((1u << tokens) - 1);
+    for (int r = 0; r < n_rows; ++r) {
+      _mm512_mask_i32scatter_ps(y + token0 * w.rows + row + r, stored, y_offsets, acc[r], 4);
+    }
+  }
+}
+
+}  // namespace
+
+void matmul_q8_0_amx(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  if (w.dtype != DType::Q8_0) reference::throw_unsupported_weight("AMX-INT8 matmul", w.dtype);
+  BlockQuantizedActivations& quantized = thread_block_quantized_activations();
+  quantize_activation_blocks(x, n_tokens, w.cols, pool, quantized, quantize_blocks_avx512);
+
+  const int64_t n_token_tiles = (n_tokens + kTileRows - 1) / kTileRows;
+  const int64_t padded_blocks = padded_block_count(quantized.n_blocks);
+  const size_t q_bytes = size_t(n_token_tiles * padded_blocks * kPackedBlockBytes);
+  const size_t scale_bytes = size_t(n_token_tiles * padded_blocks * kTileRows) * sizeof(float);
+  auto* packed = static_cast<uint8_t*>(matmul_thread_scratch(ScratchSlot::Activations, q_bytes + scale_bytes));
+  PackJob job;
+  job.x = &quantized;
+  job.q = reinterpret_cast<int8_t*>(packed);
+  job.scale = reinterpret_cast<float*>(packed + q_bytes);
+  run_parallel(pool, n_token_tiles, pack_token_tiles, &job);
+
+  PackedBlocks blocks;
+  blocks.q = job.q;
+  blocks.scale = job.scale;
+  blocks.n_blocks = quantized.n_blocks;
+  blocks.padded_blocks = padded_blocks;
+  run_tiled_matmul(w, &blocks, n_tokens, y, pool, amx_tile, kTileRows, kCallTokens);
+}
+
+}  // namespace brasa
