@@ -33,7 +33,7 @@ constexpr int row_in_slot(int slot) { return (slot % 4) * 4 + slot / 4; }
 
 // Sums the 8 int32 lanes of each 256-bit half of v[0..7] (half h of v[i] is
 // row slot 2i + h). Lane 4k + j of the result contains slot 4j + k.
-__m512i sum_row_halves(const __m512i v[8]) {
+__attribute__((always_inline)) inline __m512i sum_row_halves(const __m512i v[8]) {
   __m512i quarters[4];  // 128-bit lane k of quarters[i]: 4 partial sums of slot 4i + k
   for (int i = 0; i < 4; ++i) {
     const __m512i even = _mm512_shuffle_i32x4(v[2 * i], v[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0));
