@@ -48,7 +48,6 @@ bool cpu_has_amx_bf16() {
   return (edx & (1u << 22)) != 0 && (edx & (1u << 24)) != 0;
 }
 
-
 // Linux (5.16 and later) enables AMX tile data per process, on request: ask
 // once, and treat any failure (older kernel, seccomp, a hypervisor that hides
 // the state) as no AMX. Constants from the kernel's uapi asm/prctl.h.

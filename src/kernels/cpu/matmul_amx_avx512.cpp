@@ -16,6 +16,7 @@
 
 #include <cstring>
 
+#include "kernels/cpu/amx_tile_config.h"
 #include "kernels/cpu/fp8_bf16_avx512.h"
 #include "kernels/cpu/matmul_tiling.h"
 #include "kernels/cpu/reference_kernels.h"
@@ -35,24 +36,10 @@ constexpr int kPanelRows = 32;       // weight rows per panel: two A tiles
 constexpr int kCallTokens = 256;     // tokens per tile call: 16 B tiles of activations
 constexpr int64_t kTileElements = kTileRows * kTileCols;  // BF16 values per 1 KiB tile
 
-// The 64-byte operand of ldtilecfg, palette 1.
-struct alignas(64) TileConfig {
-  uint8_t palette_id;
-  uint8_t start_row;
-  uint8_t reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-};
-
 // Tiles 0-3 accumulate C, 4-5 hold weights and 6-7 activations; all are 16 x 64 bytes.
 void load_tile_config() {
-  TileConfig config;
-  std::memset(&config, 0, sizeof(config));
-  config.palette_id = 1;
-  for (int i = 0; i < 8; ++i) {
-    config.colsb[i] = 64;
-    config.rows[i] = kTileRows;
-  }
+  AmxTileConfig config;
+  for (int i = 0; i < 8; ++i) config.set(i, kTileRows, 64);
   _tile_loadconfig(&config);
 }
 

@@ -14,6 +14,7 @@
 
 #include <cstring>
 
+#include "kernels/cpu/amx_tile_config.h"
 #include "kernels/cpu/matmul_tiling.h"
 #include "kernels/cpu/quantized_activations.h"
 #include "kernels/cpu/reference_kernels.h"
@@ -33,32 +34,16 @@ constexpr int64_t kBlockBytes = 34;    // F16 scale, then 32 int8 values
 constexpr int64_t kPackedBlockBytes = 512;  // one B tile: 8 rows of 16 tokens x 4 bytes
 constexpr int kTileElements = kTileRows * kTileRows;  // int32 values of a C tile
 
-// The 64-byte operand of ldtilecfg, palette 1.
-struct alignas(64) TileConfig {
-  uint8_t palette_id;
-  uint8_t start_row;
-  uint8_t reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-};
-
 // Tiles 0-3 accumulate C (16 x 16 int32), 4 and 6 hold weights (16 rows x 32
 // bytes), 5 and 7 activations (8 rows x 64 bytes). The C tiles form two sets
 // of two blocks each, so the tile unit works on the next pair of blocks while
 // the vector units scale the last one.
 void load_tile_config() {
-  TileConfig config;
-  std::memset(&config, 0, sizeof(config));
-  config.palette_id = 1;
-  for (int c = 0; c < 4; ++c) {
-    config.colsb[c] = 64;
-    config.rows[c] = kTileRows;
-  }
+  AmxTileConfig config;
+  for (int c = 0; c < 4; ++c) config.set(c, kTileRows, 64);
   for (int pair = 0; pair < 2; ++pair) {
-    config.colsb[4 + 2 * pair] = 32;
-    config.rows[4 + 2 * pair] = kTileRows;
-    config.colsb[5 + 2 * pair] = 64;
-    config.rows[5 + 2 * pair] = 8;
+    config.set(4 + 2 * pair, kTileRows, 32);
+    config.set(5 + 2 * pair, 8, 64);
   }
   _tile_loadconfig(&config);
 }
@@ -159,6 +144,26 @@ __attribute__((always_inline)) inline void scale_block(const int32_t* c, const f
   }
 }
 
+// Multiplies two blocks into C tiles kFirst and kSecond: weights a0 and a1
+// (rows `stride` bytes apart) against the two B tiles at b.
+template <int kFirst, int kSecond>
+void multiply_pair(const uint8_t* a0, const uint8_t* a1, size_t stride, const int8_t* b) {
+  _tile_zero(kFirst);
+  _tile_zero(kSecond);
+  _tile_loadd(4, a0, stride);
+  _tile_loadd(5, b, 64);
+  _tile_dpbssd(kFirst, 4, 5);
+  _tile_loadd(6, a1, stride);
+  _tile_loadd(7, b + kPackedBlockBytes, 64);
+  _tile_dpbssd(kSecond, 6, 7);
+}
+
+template <int kFirst, int kSecond>
+void store_pair(int32_t* c) {
+  _tile_stored(kFirst, c, 64);
+  _tile_stored(kSecond, c + kTileElements, 64);
+}
+
 void amx_tile(const Weight& w, int64_t row, int n_rows, const void* activations, int64_t token, int n_tokens,
               float* y) {
   const auto& x = *static_cast<const PackedBlocks*>(activations);
@@ -194,33 +199,17 @@ void amx_tile(const Weight& w, int64_t row, int n_rows, const void* activations,
         const uint8_t* a1 = panel.q + (b + 1 <= last_block ? b + 1 : last_block) * kBlockBytes;
         const int8_t* bt = b_tiles + b * kPackedBlockBytes;
         if (k % 2 == 0) {
-          _tile_zero(0);
-          _tile_zero(1);
-          _tile_loadd(4, a0, panel.stride);
-          _tile_loadd(5, bt, 64);
-          _tile_dpbssd(0, 4, 5);
-          _tile_loadd(6, a1, panel.stride);
-          _tile_loadd(7, bt + kPackedBlockBytes, 64);
-          _tile_dpbssd(1, 6, 7);
+          multiply_pair<0, 1>(a0, a1, panel.stride, bt);
         } else {
-          _tile_zero(2);
-          _tile_zero(3);
-          _tile_loadd(4, a0, panel.stride);
-          _tile_loadd(5, bt, 64);
-          _tile_dpbssd(2, 4, 5);
-          _tile_loadd(6, a1, panel.stride);
-          _tile_loadd(7, bt + kPackedBlockBytes, 64);
-          _tile_dpbssd(3, 6, 7);
+          multiply_pair<2, 3>(a0, a1, panel.stride, bt);
         }
       }
       if (k >= 1 && k <= n_pairs) {
         int32_t* c = c_buffers[(k - 1) % 2];
         if ((k - 1) % 2 == 0) {
-          _tile_stored(0, c, 64);
-          _tile_stored(1, c + kTileElements, 64);
+          store_pair<0, 1>(c);
         } else {
-          _tile_stored(2, c, 64);
-          _tile_stored(3, c + kTileElements, 64);
+          store_pair<2, 3>(c);
         }
       }
       if (k >= 2) {
