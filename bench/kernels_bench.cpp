@@ -12,6 +12,7 @@
 #include "core/dtype.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/fp8_amx_decode.h"
 #include "kernels/cpu/simd_kernels.h"
 #include "kernels/kv_pool.h"
 #include "kernels/weight.h"
@@ -158,29 +159,42 @@ BENCHMARK(BM_MatmulBf16DotAvx512)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
-// The FP8 kernel with exact F32 activations and FMA. Args: n_tokens.
-void BM_MatmulFp8FmaAvx512(benchmark::State& state) {
-  if (find_cpu_kernels("avx512-vbmi") == nullptr) {
-    state.SkipWithError("AVX512-VBMI not supported on this CPU");
+// FP8 decode against BF16 decode at the same token counts, on one 4096 x
+// 4096 weight. Path 0 is BF16 through the best kernel set (the F32 FMA path
+// below 16 tokens), 1 the FP8 kernel with F32 FMA, 2 the FP8 kernel on AMX
+// tiles. Compare the CPU time column with BRASA_BENCH_THREADS=1.
+// Args: path, n_tokens.
+void BM_DecodeFp8VsBf16(benchmark::State& state) {
+  const int64_t path = state.range(0);
+  const int64_t n_tokens = state.range(1);
+  const char* needed = path == 2 ? "amx" : "avx512-vbmi";
+  if (find_cpu_kernels(needed) == nullptr) {
+    state.SkipWithError("kernel set not supported on this CPU or not granted AMX tiles");
     return;
   }
-  const int64_t n_tokens = state.range(0);
-  const auto bytes = random_weight_bytes(DType::F8_E4M3, 4096, 4096);
+  const DType dtype = path == 0 ? DType::BF16 : DType::F8_E4M3;
+  const auto bytes = random_weight_bytes(dtype, 4096, 4096);
   const std::vector<float> row_scale(4096, 0.01f);
-  const Weight w = make_weight(DType::F8_E4M3, 4096, 4096, bytes.data(), row_scale.data());
+  const Weight w = make_weight(dtype, 4096, 4096, bytes.data(), dtype == DType::F8_E4M3 ? row_scale.data() : nullptr);
   std::vector<float> x(size_t(n_tokens * 4096), 0.5f);
   std::vector<float> y(size_t(n_tokens * 4096));
   for (auto _ : state) {
-    matmul_fp8_fma_avx512(w, x.data(), n_tokens, y.data(), bench_pool());
+    if (path == 0) best_cpu_kernels().matmul(w, x.data(), n_tokens, y.data(), bench_pool());
+    if (path == 1) matmul_fp8_fma_avx512(w, x.data(), n_tokens, y.data(), bench_pool());
+    if (path == 2) matmul_fp8_amx_decode(w, x.data(), n_tokens, y.data(), bench_pool());
     benchmark::DoNotOptimize(y.data());
   }
-  state.SetLabel("avx512 fp8 fma F8_E4M3");
+  const char* labels[] = {"bf16 best set", "fp8 fma avx512", "fp8 amx decode"};
+  state.SetLabel(labels[path]);
   state.counters["bytes_per_second"] =
       benchmark::Counter(double(w.bytes()) * double(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["FLOPS"] = benchmark::Counter(2.0 * 4096 * 4096 * n_tokens * double(state.iterations()),
                                                benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_MatmulFp8FmaAvx512)->Arg(1)->Arg(8)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_DecodeFp8VsBf16)
+    ->ArgsProduct({{0, 1, 2}, {1, 2, 3, 4, 8, 15}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 // Args: context length, n_tokens (1 = decode), kernel set index. Llama 3 8B
 // shape: 32 query heads, 8 KV heads, head_dim 128, block size 16.

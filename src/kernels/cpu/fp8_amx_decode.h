@@ -1,0 +1,21 @@
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/backend.h"
+
+namespace brasa {
+
+class ThreadPool;
+
+// F8_E4M3 only: a matmul for decode-sized products on AMX BF16 tiles. E4M3
+// weights convert to BF16 exactly, and each F32 activation is split into
+// three BF16 parts whose sum is the activation itself. So the result equals
+// an exact matmul up to F32 rounding of the sums, as matmul_fp8_fma_avx512
+// does. It outruns that kernel from 3 tokens on (fp8_amx_decode_avx512.cpp
+// has the figures). Any n_tokens works, in passes of 16 tokens. Call it only
+// in a process that has been granted AMX tile data, on a CPU with AMX-BF16
+// and AVX512-VBMI (find_cpu_kernels("amx") returns a set only then).
+void matmul_fp8_amx_decode(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+}  // namespace brasa
