@@ -162,8 +162,10 @@ BENCHMARK(BM_MatmulBf16DotAvx512)
 // FP8 decode against BF16 decode at the same token counts, on one 4096 x
 // 4096 weight. Path 0 is BF16 through the best kernel set (the F32 FMA path
 // below 16 tokens), 1 the FP8 kernel with F32 FMA, 2 the FP8 kernel on AMX
-// tiles. Compare the CPU time column with BRASA_BENCH_THREADS=1.
-// Args: path, n_tokens.
+// tiles. Path 3 only reads and converts the FP8 weight on one thread, and
+// path 4 only reads it: the floors under any FP8 decode kernel that converts
+// in registers. Compare the CPU time column with BRASA_BENCH_THREADS=1.
+// Args: path, n_tokens (paths 3 and 4 ignore it).
 void BM_DecodeFp8VsBf16(benchmark::State& state) {
   const int64_t path = state.range(0);
   const int64_t n_tokens = state.range(1);
@@ -182,9 +184,11 @@ void BM_DecodeFp8VsBf16(benchmark::State& state) {
     if (path == 0) best_cpu_kernels().matmul(w, x.data(), n_tokens, y.data(), bench_pool());
     if (path == 1) matmul_fp8_fma_avx512(w, x.data(), n_tokens, y.data(), bench_pool());
     if (path == 2) matmul_fp8_amx_decode(w, x.data(), n_tokens, y.data(), bench_pool());
+    if (path >= 3) benchmark::DoNotOptimize(read_fp8_weight_avx512(w, path == 3));
     benchmark::DoNotOptimize(y.data());
   }
-  const char* labels[] = {"bf16 best set", "fp8 fma avx512", "fp8 amx decode"};
+  const char* labels[] = {"bf16 best set", "fp8 fma avx512", "fp8 amx decode", "fp8 read and convert",
+                          "fp8 read only"};
   state.SetLabel(labels[path]);
   state.counters["bytes_per_second"] =
       benchmark::Counter(double(w.bytes()) * double(state.iterations()), benchmark::Counter::kIsRate);
@@ -193,6 +197,8 @@ void BM_DecodeFp8VsBf16(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeFp8VsBf16)
     ->ArgsProduct({{0, 1, 2}, {1, 2, 3, 4, 8, 15}})
+    ->Args({3, 1})
+    ->Args({4, 1})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

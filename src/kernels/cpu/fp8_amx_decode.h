@@ -18,4 +18,10 @@ class ThreadPool;
 // and AVX512-VBMI (find_cpu_kernels("amx") returns a set only then).
 void matmul_fp8_amx_decode(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 
+// F8_E4M3 only: reads every weight byte, converts it to BF16 with E4m3ToBf16
+// unless `convert` is false, and returns an XOR of the results. kernels_bench
+// times it to separate the conversion and the memory read from the multiply.
+// Needs AVX512-VBMI.
+uint32_t read_fp8_weight_avx512(const Weight& w, bool convert);
+
 }  // namespace brasa

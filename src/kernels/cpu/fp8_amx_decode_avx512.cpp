@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu/amx_tile_config.h"
 #include "kernels/cpu/fp8_amx_decode.h"
 #include "kernels/cpu/fp8_bf16_avx512.h"
 #include "kernels/cpu/matmul_tiling.h"
@@ -57,25 +58,13 @@ constexpr int kLastTile = 7;
 template <int ColumnTiles>
 constexpr int kAccumulatorsPerColumnTile = kAccumulatorTiles / ColumnTiles;
 
-// The 64-byte operand of ldtilecfg, palette 1.
-struct alignas(64) TileConfig {
-  uint8_t palette_id;
-  uint8_t start_row;
-  uint8_t reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-};
-
 // Configures C and B tiles with `columns` F32 or BF16-pair columns and A tiles
 // as 16 x 64 bytes.
 void load_tile_config(int columns) {
-  TileConfig config;
-  std::memset(&config, 0, sizeof(config));
-  config.palette_id = 1;
-  for (int i = 0; i <= kLastTile; ++i) {
-    const bool weights = i == 0 || i == 1;
-    config.colsb[i] = uint16_t(weights ? 64 : 4 * columns);
-    config.rows[i] = kTileRows;
+  AmxTileConfig config;
+  for (int tile = 0; tile <= kLastTile; ++tile) {
+    const bool weights = tile == 0 || tile == 1;
+    config.set(tile, kTileRows, weights ? 64 : 4 * columns);
   }
   _tile_loadconfig(&config);
 }
@@ -86,7 +75,7 @@ __mmask16 lanes_below(int64_t n) {
 }
 
 // Activations of one token group as B tiles. Column g of the group is part
-// g % 3 of token g / 3; columns are dealt into column_tiles tiles of
+// g % 3 of token g / 3, and the columns are dealt into column_tiles tiles of
 // `columns` each, zero past 3 * n_tokens. Column tile j is a row-major matrix
 // of n_chunks * 2 * 16 rows of `columns` dwords at data + j * matrix_dwords.
 // For column chunk c, row (2 * c + half) * 16 + i contains the pair of
