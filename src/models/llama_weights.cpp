@@ -273,11 +273,16 @@ std::unique_ptr<ModelWeights> load_weights(const Checkpoint& checkpoint, const M
 
   // Parameter counts: every stored tensor except FP8 scales; a token reads
   // only n_experts_per_tok of each MoE layer's routed experts.
+  // matmul_dtype leaves out the embedding table, a lookup, and the output
+  // head, which prefill runs for one token per sequence. Under Q4_0 both stay
+  // Q8_0, and with Llama 4's 202048-token vocabulary they can outweigh the
+  // Q4_0 layers of a small model.
   std::map<DType, int64_t> matrix_params;
   for (const auto& [name, t] : checkpoint.tensors()) {
     if (name.size() >= 6 && name.compare(name.size() - 6, 6, "_scale") == 0) continue;
     out->n_params += t.n_elements();
-    if (t.shape.size() >= 2) matrix_params[t.dtype] += t.n_elements();
+    const bool table = name == embed_name || name == c.lm_head_name;
+    if (t.shape.size() >= 2 && !table) matrix_params[t.dtype] += t.n_elements();
   }
   int64_t most = -1;
   for (const auto& [dtype, params] : matrix_params) {

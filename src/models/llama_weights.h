@@ -43,7 +43,7 @@ struct ModelWeights {
 
   int64_t n_params = 0;
   int64_t n_active_params = 0;
-  DType matmul_dtype = DType::F32;  // the type that stores the most matrix parameters
+  DType matmul_dtype = DType::F32;  // the type that stores most parameters of the layer matrices
 
   std::vector<std::vector<uint8_t>> owned_bytes;
   std::vector<std::vector<float>> owned_scales;

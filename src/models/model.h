@@ -29,7 +29,7 @@ struct ModelInfo {
   int32_t max_context = 0;      // max_position_embeddings, or the GGUF context_length
   int64_t n_params = 0;         // all parameters
   int64_t n_active_params = 0;  // parameters read for one token (MoE: chosen experts only)
-  DType matmul_dtype = DType::F32;  // the type that stores the most matrix parameters
+  DType matmul_dtype = DType::F32;  // the type that stores most parameters of the layer matrices
   KvGeometry kv;
 };
 

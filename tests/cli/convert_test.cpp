@@ -334,6 +334,22 @@ TEST(ConvertScoutTiny, Q8_0GgufWithinTolerance) {
   EXPECT_GE(same_argmax_count(q8, reference), reference.size() * 9 / 10);
 }
 
+// Under Q4_0, token_embd and output take Q8_0 and hold most of scout-tiny's
+// parameters. Its layers are Q4_0, so brasa bench must not take the AMX-INT8
+// peak of Q8_0 for prefill.
+TEST(ConvertScoutTiny, Q4_0MatmulTypeSkipsTables) {
+  const std::string path = converted(scout_tiny(), "scout-tiny-q4_0.gguf", "q4_0");
+  const GgufFile gguf(path);
+  const auto* output = gguf.find_tensor("output.weight");
+  const auto* query = gguf.find_tensor("blk.0.attn_q.weight");
+  ASSERT_NE(output, nullptr);
+  ASSERT_NE(query, nullptr);
+  EXPECT_EQ(output->dtype, DType::Q8_0);
+  EXPECT_EQ(query->dtype, DType::Q4_0);
+
+  EXPECT_EQ(Runner(path).info().matmul_dtype, DType::Q4_0);
+}
+
 // FP8 safetensors keep E4M3's 3-bit mantissa on the layers' projections. With
 // random weights and top-1 routing, that error flips the chosen expert at a
 // few positions, so the check is on the mean difference, not the largest.
