@@ -4,11 +4,10 @@
 // units only convert: the byte lookups of E4m3ToBf16 turn 64 weights of a row
 // into 64 BF16 values, which are stored into A tiles of 16 rows. tdpbf16ps
 // then does the multiply-adds for up to 16 tokens on the tile unit.
-// On a 4096 x 4096 weight (kernels_bench, one Sapphire Rapids thread) that
-// took about 1.3 ms for 3 tokens and 1.7 ms for 8, against 2.0 and 4.3 ms
-// with FMA. For 1 token the FMA kernel is faster (about 0.9 against 1.1 ms),
-// because the tile loads and tdpbf16ps add to the conversion instead of
-// running beside it.
+// On a 4096 x 4096 weight (one Sapphire Rapids thread, CPU time) it took
+// about 1.0 ms for 2 tokens, 1.1 ms for 3 and 1.65 ms for 8, against 1.2, 2.0
+// and 4.35 ms with FMA. For 1 token both took about 0.95 ms: the tile loads
+// and tdpbf16ps add to the conversion instead of running beside it.
 //
 // Each F32 activation x is split into three BF16 parts, x = high + middle +
 // low, which is exact: high keeps the top 8 significant bits, and each
@@ -45,25 +44,26 @@ constexpr int kParts = 3;                // BF16 parts per activation
 constexpr int kGroupTokens = 16;         // tokens per pass over the weight
 constexpr int kMaxTileColumns = 16;      // F32 columns of a C tile
 
-// Tile registers: the even and odd halves of the weights in 0 and 1, the
-// matching halves of the activations in 2 and 3, and C accumulators in 4-7.
-// Each column tile gets as many accumulators as the four allow
-// (kAccumulatorsPerColumnTile), so that consecutive tdpbf16ps do not all
-// depend on one accumulator, and their sums are added at the end. GCC's
-// AMX intrinsics paste the tile number into the assembly text, so the calls
-// below spell these numbers as literals.
+// Tile registers for 2 and 3 column tiles: the even and odd halves of the
+// weights in 0 and 1, the matching halves of the activations in 2 and 3, and
+// C accumulators in 4-7. Each column tile gets as many accumulators as the
+// four allow (kAccumulatorsPerColumnTile), and their sums are added at the
+// end. One column tile (up to 5 tokens) uses the layout of
+// multiply_block_pairs instead. GCC's AMX intrinsics paste the tile number
+// into the assembly text, so the calls below spell these numbers as literals.
 constexpr int kAccumulatorTiles = 4;
 constexpr int kLastTile = 7;
 
 template <int ColumnTiles>
 constexpr int kAccumulatorsPerColumnTile = kAccumulatorTiles / ColumnTiles;
 
-// Configures C and B tiles with `columns` F32 or BF16-pair columns and A tiles
-// as 16 x 64 bytes.
-void load_tile_config(int columns) {
+// Configures A tiles as 16 x 64 bytes and the other tiles with `columns` F32
+// or BF16-pair columns. A tiles are 0 and 1, and with `paired_blocks` also 4
+// and 5 (see multiply_block_pairs).
+void load_tile_config(int columns, bool paired_blocks) {
   AmxTileConfig config;
   for (int tile = 0; tile <= kLastTile; ++tile) {
-    const bool weights = tile == 0 || tile == 1;
+    const bool weights = tile == 0 || tile == 1 || (paired_blocks && (tile == 4 || tile == 5));
     config.set(tile, kTileRows, weights ? 64 : 4 * columns);
   }
   _tile_loadconfig(&config);
@@ -154,10 +154,9 @@ void convert_chunk(const avx512::E4m3ToBf16& converter, const uint8_t* const* ro
   }
 }
 
-// Multiplies the A tile halves of column chunk c with its activations.
-// Parity alternates the accumulator pair of a single column tile between
-// chunks, so that consecutive tdpbf16ps do not wait for each other.
-template <int ColumnTiles, int Parity>
+// Multiplies the A tile halves of column chunk c with its activations, for
+// 2 or 3 column tiles.
+template <int ColumnTiles>
 void multiply_chunk(const PackedActivations& x, int64_t c, const uint16_t* even, const uint16_t* odd) {
   const int stride = 4 * x.columns;
   const uint32_t* even_rows = x.data + 2 * c * kTileRows * x.columns;
@@ -167,15 +166,7 @@ void multiply_chunk(const PackedActivations& x, int64_t c, const uint16_t* even,
   _tile_loadd(2, even_rows, stride);
   _tile_loadd(3, odd_rows, stride);
 
-  if constexpr (ColumnTiles == 1) {
-    if constexpr (Parity == 0) {
-      _tile_dpbf16ps(4, 0, 2);
-      _tile_dpbf16ps(5, 1, 3);
-    } else {
-      _tile_dpbf16ps(6, 0, 2);
-      _tile_dpbf16ps(7, 1, 3);
-    }
-  } else if constexpr (ColumnTiles == 2) {
+  if constexpr (ColumnTiles == 2) {
     _tile_dpbf16ps(4, 0, 2);
     _tile_dpbf16ps(5, 1, 3);
     _tile_loadd(2, even_rows + x.matrix_dwords, stride);
@@ -207,63 +198,152 @@ void store_accumulators(int columns, float* out) {
   _tile_stored(7, out + 3 * tile_floats, stride);
 }
 
+__mmask64 chunk_mask(int64_t cols, int64_t col) {
+  return cols - col >= kChunk ? ~__mmask64(0) : (__mmask64(1) << (cols - col)) - 1;
+}
+
+// Points rows at the 16 rows of `block`. Rows past the weight repeat its last
+// row, and their sums are dropped. Returns the number of real rows.
+int block_rows(const Weight& w, int64_t block, const uint8_t** rows) {
+  const int64_t first_row = block * kBlockRows;
+  const int n_rows = int(std::min<int64_t>(kBlockRows, w.rows - first_row));
+  for (int r = 0; r < kBlockRows; ++r) rows[r] = w.row(first_row + std::min(r, n_rows - 1));
+  return n_rows;
+}
+
+// Writes y for the n_rows rows of `block` from stored C tiles: for column
+// tile j, `accumulators` tiles of 16 rows of x.columns floats, one after
+// another from sums + j * accumulators * 16 * x.columns.
+void write_block(const RowBlockJob& job, int64_t block, int n_rows, const float* sums, int accumulators) {
+  const Weight& w = *job.w;
+  const PackedActivations& x = job.activations;
+  const int tile_floats = kTileRows * x.columns;
+  const int64_t first_row = block * kBlockRows;
+  for (int r = 0; r < n_rows; ++r) {
+    const float scale = w.row_scale != nullptr ? w.row_scale[first_row + r] : 1.0f;
+    for (int t = 0; t < x.n_tokens; ++t) {
+      float parts[kParts];
+      for (int p = 0; p < kParts; ++p) {
+        const int column = kParts * t + p;
+        const float* tiles = sums + (column / x.columns) * accumulators * tile_floats;
+        const int offset = r * x.columns + column % x.columns;
+        parts[p] = 0.0f;
+        for (int a = 0; a < accumulators; ++a) parts[p] += tiles[a * tile_floats + offset];
+      }
+      // Smallest part first, so that the small sums are not rounded away.
+      const float sum = (parts[2] + parts[1]) + parts[0];
+      job.y[(job.first_token + t) * w.rows + first_row + r] = sum * scale;
+    }
+  }
+}
+
+// Multiplies the A tile halves of chunk c of two row blocks with the
+// chunk's activations, loaded once for both (see multiply_block_pairs).
+inline void multiply_chunk_pair(const PackedActivations& x, int64_t c, const uint16_t* first_even,
+                                const uint16_t* first_odd, const uint16_t* second_even, const uint16_t* second_odd) {
+  const int stride = 4 * x.columns;
+  const uint32_t* even_activations = x.data + 2 * c * kTileRows * x.columns;
+  const uint32_t* odd_activations = even_activations + kTileRows * x.columns;
+  _tile_loadd(2, even_activations, stride);
+  _tile_loadd(3, odd_activations, stride);
+  _tile_loadd(0, first_even, 64);
+  _tile_loadd(1, first_odd, 64);
+  _tile_dpbf16ps(6, 0, 2);
+  _tile_dpbf16ps(6, 1, 3);
+  _tile_loadd(4, second_even, 64);
+  _tile_loadd(5, second_odd, 64);
+  _tile_dpbf16ps(7, 4, 2);
+  _tile_dpbf16ps(7, 5, 3);
+}
+
+// Row blocks 2p and 2p + 1 for p in [begin, end), with a single column tile
+// (up to 5 tokens). Both blocks share each load of the activation tiles:
+// weights in tiles 0-1 and 4-5, activations in 2-3, C in 6 and 7. On one
+// Sapphire Rapids thread this took about 0.95 ms for a 4096 x 4096 weight and
+// 1 token, against 1.10 ms with one block per pass.
+void multiply_block_pairs(const void* context, int64_t begin, int64_t end) {
+  const auto& job = *static_cast<const RowBlockJob*>(context);
+  const Weight& w = *job.w;
+  const PackedActivations& x = job.activations;
+  load_tile_config(x.columns, true);
+  const avx512::E4m3ToBf16 converter;
+  const int64_t n_blocks = (w.rows + kBlockRows - 1) / kBlockRows;
+  const int64_t full_chunks = w.cols / kChunk;
+  const int stride = 4 * x.columns;
+
+  // A tile halves of the first and second block by chunk parity, so that
+  // converting chunk c + 1 need not wait for the tile loads of chunk c.
+  alignas(64) uint16_t first_even[2][kBlockRows * 32];
+  alignas(64) uint16_t first_odd[2][kBlockRows * 32];
+  alignas(64) uint16_t second_even[2][kBlockRows * 32];
+  alignas(64) uint16_t second_odd[2][kBlockRows * 32];
+  alignas(64) float sums[2 * kTileRows * kMaxTileColumns];
+  float* second_sums = sums + kTileRows * x.columns;
+
+  for (int64_t pair = begin; pair < end; ++pair) {
+    // An odd block count pairs the last block with itself, and the copy's
+    // sums are dropped.
+    const int64_t first_block = 2 * pair;
+    const int64_t second_block = std::min(first_block + 1, n_blocks - 1);
+    const uint8_t* first_rows[kBlockRows];
+    const uint8_t* second_rows[kBlockRows];
+    const int first_n_rows = block_rows(w, first_block, first_rows);
+    const int second_n_rows = block_rows(w, second_block, second_rows);
+
+    // Whole chunks with a constant mask, which the compiler turns into plain
+    // loads, then the partial chunk.
+    _tile_zero(6);
+    _tile_zero(7);
+    for (int64_t c = 0; c < full_chunks; ++c) {
+      const int parity = int(c & 1);
+      convert_chunk(converter, first_rows, c * kChunk, ~__mmask64(0), first_even[parity], first_odd[parity]);
+      convert_chunk(converter, second_rows, c * kChunk, ~__mmask64(0), second_even[parity], second_odd[parity]);
+      multiply_chunk_pair(x, c, first_even[parity], first_odd[parity], second_even[parity], second_odd[parity]);
+    }
+    if (full_chunks < x.n_chunks) {
+      const int64_t col = full_chunks * kChunk;
+      const __mmask64 mask = chunk_mask(w.cols, col);
+      convert_chunk(converter, first_rows, col, mask, first_even[0], first_odd[0]);
+      convert_chunk(converter, second_rows, col, mask, second_even[0], second_odd[0]);
+      multiply_chunk_pair(x, full_chunks, first_even[0], first_odd[0], second_even[0], second_odd[0]);
+    }
+    _tile_stored(6, sums, stride);
+    _tile_stored(7, second_sums, stride);
+
+    write_block(job, first_block, first_n_rows, sums, 1);
+    if (second_block != first_block) write_block(job, second_block, second_n_rows, second_sums, 1);
+  }
+  _tile_release();
+}
+
+// Row blocks [begin, end) one at a time, for 2 or 3 column tiles.
 template <int ColumnTiles>
 void multiply_row_blocks(const void* context, int64_t begin, int64_t end) {
   const auto& job = *static_cast<const RowBlockJob*>(context);
   const Weight& w = *job.w;
   const PackedActivations& x = job.activations;
-  load_tile_config(x.columns);
+  load_tile_config(x.columns, false);
   const avx512::E4m3ToBf16 converter;
-  constexpr int kAccumulators = kAccumulatorsPerColumnTile<ColumnTiles>;
 
-  // Two sets of A tile halves, so that converting chunk c + 1 need not wait
-  // for the tile loads of chunk c.
-  alignas(64) uint16_t even[2][kBlockRows * 32];
-  alignas(64) uint16_t odd[2][kBlockRows * 32];
+  alignas(64) uint16_t even[kBlockRows * 32];
+  alignas(64) uint16_t odd[kBlockRows * 32];
   alignas(64) float sums[kAccumulatorTiles * kTileRows * kMaxTileColumns];
-  const int tile_floats = kTileRows * x.columns;
 
   for (int64_t block = begin; block < end; ++block) {
-    const int64_t first_row = block * kBlockRows;
-    const int n_rows = int(std::min<int64_t>(kBlockRows, w.rows - first_row));
-    // Rows past the weight repeat its last row, and their sums are dropped.
     const uint8_t* rows[kBlockRows];
-    for (int r = 0; r < kBlockRows; ++r) rows[r] = w.row(first_row + std::min(r, n_rows - 1));
+    const int n_rows = block_rows(w, block, rows);
 
     _tile_zero(4);
     _tile_zero(5);
     _tile_zero(6);
     _tile_zero(7);
-    for (int64_t c = 0; c < x.n_chunks; c += 2) {
-      int64_t col = c * kChunk;
-      __mmask64 mask = w.cols - col >= kChunk ? ~__mmask64(0) : (__mmask64(1) << (w.cols - col)) - 1;
-      convert_chunk(converter, rows, col, mask, even[0], odd[0]);
-      multiply_chunk<ColumnTiles, 0>(x, c, even[0], odd[0]);
-      if (c + 1 == x.n_chunks) break;
-
-      col += kChunk;
-      mask = w.cols - col >= kChunk ? ~__mmask64(0) : (__mmask64(1) << (w.cols - col)) - 1;
-      convert_chunk(converter, rows, col, mask, even[1], odd[1]);
-      multiply_chunk<ColumnTiles, 1>(x, c + 1, even[1], odd[1]);
+    for (int64_t c = 0; c < x.n_chunks; ++c) {
+      const int64_t col = c * kChunk;
+      convert_chunk(converter, rows, col, chunk_mask(w.cols, col), even, odd);
+      multiply_chunk<ColumnTiles>(x, c, even, odd);
     }
     store_accumulators(x.columns, sums);
-
-    for (int r = 0; r < n_rows; ++r) {
-      const float scale = w.row_scale != nullptr ? w.row_scale[first_row + r] : 1.0f;
-      for (int t = 0; t < x.n_tokens; ++t) {
-        float parts[kParts];
-        for (int p = 0; p < kParts; ++p) {
-          const int column = kParts * t + p;
-          const float* tiles = sums + (column / x.columns) * kAccumulators * tile_floats;
-          const int offset = r * x.columns + column % x.columns;
-          parts[p] = 0.0f;
-          for (int a = 0; a < kAccumulators; ++a) parts[p] += tiles[a * tile_floats + offset];
-        }
-        // Smallest part first, so that the small sums are not rounded away.
-        const float sum = (parts[2] + parts[1]) + parts[0];
-        job.y[(job.first_token + t) * w.rows + first_row + r] = sum * scale;
-      }
-    }
+    write_block(job, block, n_rows, sums, kAccumulatorsPerColumnTile<ColumnTiles>);
   }
   _tile_release();
 }
@@ -298,7 +378,7 @@ void matmul_fp8_amx_decode(const Weight& w, const float* x, int64_t n_tokens, fl
     layout.data = packed;
 
     switch (layout.column_tiles) {
-      case 1: run_parallel(pool, n_blocks, multiply_row_blocks<1>, &job); break;
+      case 1: run_parallel(pool, (n_blocks + 1) / 2, multiply_block_pairs, &job); break;
       case 2: run_parallel(pool, n_blocks, multiply_row_blocks<2>, &job); break;
       default: run_parallel(pool, n_blocks, multiply_row_blocks<3>, &job); break;
     }
