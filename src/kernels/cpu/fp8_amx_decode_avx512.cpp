@@ -290,8 +290,8 @@ void multiply_block_pairs(const void* context, int64_t begin, int64_t end) {
     const int first_n_rows = block_rows(w, first_block, first_rows);
     const int second_n_rows = block_rows(w, second_block, second_rows);
 
-    // Whole chunks with a constant mask, which the compiler turns into plain
-    // loads, then the partial chunk.
+    // Whole chunks take an all-ones mask and the partial chunk its own, so
+    // that the loop computes no mask per chunk.
     _tile_zero(6);
     _tile_zero(7);
     for (int64_t c = 0; c < full_chunks; ++c) {
