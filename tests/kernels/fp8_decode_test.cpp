@@ -32,8 +32,9 @@ struct Shape {
 TEST(Fp8AmxDecode, MatchesReference) {
   if (!amx_available()) GTEST_SKIP() << "no AMX tiles in this process";
 
-  // Columns around the 64-column chunk, rows around the 16-row A tile, and
-  // token counts that fill one, two and three C tiles, then a second group.
+  // Columns around the 64-column chunk, rows around the 16-row A tile with
+  // odd block counts (the last block then pairs with itself), and token
+  // counts that fill one, two and three C tiles, then a second group.
   const std::vector<Shape> shapes = {{1, 1},   {3, 7},    {5, 64},   {16, 65},  {17, 100},
                                      {33, 63}, {37, 257}, {48, 128}, {64, 1024}};
   const std::vector<int64_t> token_counts = {1, 2, 3, 5, 6, 7, 8, 11, 15, 16, 17, 33};
