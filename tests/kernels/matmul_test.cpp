@@ -210,6 +210,31 @@ TEST(Matmul, Q8_0SameBitsAloneAndInBatch) {
   }
 }
 
+TEST(Matmul, Q8_0SameBitsAcrossKernelSets) {
+  // --kernels avx512 must give the bits of the default amx set, whose Q8_0
+  // products take AMX-INT8 tiles from 8 tokens. The shapes pair partial
+  // 16-row groups with odd block counts, and the token counts include 8 to
+  // 15, where a 16-token tile is partly padding.
+  const CpuKernels* amx = find_cpu_kernels("amx");
+  const CpuKernels* avx512 = find_cpu_kernels("avx512");
+  if (amx == nullptr || avx512 == nullptr) GTEST_SKIP() << "this CPU lacks the amx or avx512 kernel set";
+  ThreadPool pool(2);
+  std::mt19937 rng(22);
+  for (const Shape& shape : std::vector<Shape>{{1, 32}, {24, 96}, {33, 160}, {47, 224}, {172, 64}}) {
+    const auto weight = make_random_weight(DType::Q8_0, shape.rows, shape.cols, rng);
+    for (int64_t n_tokens : {1, 7, 8, 9, 15, 16, 33, 257}) {
+      const auto x = random_floats(size_t(n_tokens * shape.cols), rng);
+      std::vector<float> tiles(size_t(n_tokens * shape.rows));
+      std::vector<float> vnni(size_t(n_tokens * shape.rows));
+      amx->matmul(weight.weight, x.data(), n_tokens, tiles.data(), pool);
+      avx512->matmul(weight.weight, x.data(), n_tokens, vnni.data(), pool);
+      int64_t differing = 0;
+      for (size_t i = 0; i < tiles.size(); ++i) differing += tiles[i] != vnni[i] ? 1 : 0;
+      EXPECT_EQ(differing, 0) << "rows " << shape.rows << " cols " << shape.cols << " tokens " << n_tokens;
+    }
+  }
+}
+
 TEST(Matmul, Bf16RoundingStaysClose) {
   // Rounding F16 or block weights to BF16 keeps 8 significant bits: against
   // the exact F32 product the error stays near 2^-9, far below the order-1
