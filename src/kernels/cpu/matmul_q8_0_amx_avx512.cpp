@@ -144,24 +144,37 @@ __attribute__((always_inline)) inline void scale_block(const int32_t* c, const f
   }
 }
 
-// Multiplies two blocks into C tiles kFirst and kSecond: weights a0 and a1
-// (rows `stride` bytes apart) against the two B tiles at b.
-template <int kFirst, int kSecond>
-void multiply_pair(const uint8_t* a0, const uint8_t* a1, size_t stride, const int8_t* b) {
-  _tile_zero(kFirst);
-  _tile_zero(kSecond);
+// Multiplies two blocks into C tile set `set` (tiles 0 and 1, or 2 and 3):
+// weights a0 and a1 (rows `stride` bytes apart) against the two B tiles at b.
+// GCC's tile intrinsics are macros that paste the tile number into the
+// instruction, so each set needs literal numbers and no template parameter.
+void multiply_pair(int set, const uint8_t* a0, const uint8_t* a1, size_t stride, const int8_t* b) {
   _tile_loadd(4, a0, stride);
   _tile_loadd(5, b, 64);
-  _tile_dpbssd(kFirst, 4, 5);
   _tile_loadd(6, a1, stride);
   _tile_loadd(7, b + kPackedBlockBytes, 64);
-  _tile_dpbssd(kSecond, 6, 7);
+  if (set == 0) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_dpbssd(0, 4, 5);
+    _tile_dpbssd(1, 6, 7);
+  } else {
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_dpbssd(2, 4, 5);
+    _tile_dpbssd(3, 6, 7);
+  }
 }
 
-template <int kFirst, int kSecond>
-void store_pair(int32_t* c) {
-  _tile_stored(kFirst, c, 64);
-  _tile_stored(kSecond, c + kTileElements, 64);
+// Stores C tile set `set` to c: its first tile, then its second.
+void store_pair(int set, int32_t* c) {
+  if (set == 0) {
+    _tile_stored(0, c, 64);
+    _tile_stored(1, c + kTileElements, 64);
+  } else {
+    _tile_stored(2, c, 64);
+    _tile_stored(3, c + kTileElements, 64);
+  }
 }
 
 void amx_tile(const Weight& w, int64_t row, int n_rows, const void* activations, int64_t token, int n_tokens,
@@ -198,19 +211,10 @@ void amx_tile(const Weight& w, int64_t row, int n_rows, const void* activations,
         const uint8_t* a0 = panel.q + b * kBlockBytes;
         const uint8_t* a1 = panel.q + (b + 1 <= last_block ? b + 1 : last_block) * kBlockBytes;
         const int8_t* bt = b_tiles + b * kPackedBlockBytes;
-        if (k % 2 == 0) {
-          multiply_pair<0, 1>(a0, a1, panel.stride, bt);
-        } else {
-          multiply_pair<2, 3>(a0, a1, panel.stride, bt);
-        }
+        multiply_pair(int(k % 2), a0, a1, panel.stride, bt);
       }
       if (k >= 1 && k <= n_pairs) {
-        int32_t* c = c_buffers[(k - 1) % 2];
-        if ((k - 1) % 2 == 0) {
-          store_pair<0, 1>(c);
-        } else {
-          store_pair<2, 3>(c);
-        }
+        store_pair(int((k - 1) % 2), c_buffers[(k - 1) % 2]);
       }
       if (k >= 2) {
         const int64_t b = 2 * (k - 2);
