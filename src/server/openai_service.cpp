@@ -180,7 +180,9 @@ int32_t OpenAiService::check_lengths(const CommonRequest& request, size_t n_prom
   if (n_prompt_tokens == 0) throw invalid_field(prompt_field, std::string("'") + prompt_field + "' is empty.");
   if (int64_t(n_prompt_tokens) >= max_len) {
     throw ApiException(ApiError{400, "The prompt has " + std::to_string(n_prompt_tokens) +
-                                         " tokens, but this model's maximum context length is " + std::to_string(max_len) + ".",
+                                         " tokens, but this server's maximum context length is " + std::to_string(max_len) +
+                                         " (the model's context length, capped by --max-model-len and by what"
+                                         " --kv-cache-memory fits for one sequence).",
                                 "invalid_request_error", prompt_field, "context_length_exceeded"});
   }
   int64_t room = max_len - int64_t(n_prompt_tokens);
