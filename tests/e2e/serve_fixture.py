@@ -10,10 +10,32 @@ import unittest
 import requests
 
 
+# The number of server logs kept in the log folder. A starting server removes older ones.
+KEPT_LOGS = 40
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def prune_logs(log_dir):
+    """Removes all but the newest KEPT_LOGS server logs, so reruns do not pile them up."""
+    logs = []
+    for name in os.listdir(log_dir):
+        if name.startswith("serve-") and name.endswith(".log"):
+            path = os.path.join(log_dir, name)
+            try:
+                logs.append((os.path.getmtime(path), path))
+            except FileNotFoundError:
+                continue  # a parallel test removed it
+    logs.sort(reverse=True)
+    for _, path in logs[KEPT_LOGS:]:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
 
 
 class BrasaServer:
@@ -24,6 +46,7 @@ class BrasaServer:
         # read afterwards and nothing piles up in /tmp.
         log_dir = os.environ.get("BRASA_E2E_LOG_DIR") or os.path.join(os.path.dirname(os.path.abspath(binary)), "e2e-logs")
         os.makedirs(log_dir, exist_ok=True)
+        prune_logs(log_dir)
         self.log_path = os.path.join(log_dir, f"serve-{os.getpid()}-{self.port}.log")
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
