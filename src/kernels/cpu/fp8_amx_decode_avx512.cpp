@@ -4,10 +4,11 @@
 // units only convert: the byte lookups of E4m3ToBf16 turn 64 weights of a row
 // into 64 BF16 values, which are stored into A tiles of 16 rows. tdpbf16ps
 // then does the multiply-adds for up to 16 tokens on the tile unit.
-// On a 4096 x 4096 weight (one Sapphire Rapids thread, CPU time) it took
-// about 1.0 ms for 2 tokens, 1.1 ms for 3 and 1.65 ms for 8, against 1.2, 2.0
-// and 4.35 ms with FMA. For 1 token both took about 0.95 ms: the tile loads
-// and tdpbf16ps add to the conversion instead of running beside it.
+// On a 4096 x 4096 weight (kernels_bench BM_DecodeFp8VsBf16, one Sapphire
+// Rapids thread, CPU time) it took 1.05 ms for 2 tokens, 1.12 ms for 3 and
+// 1.69 ms for 8, against 1.18, 2.05 and 4.54 ms with FMA. For 1 token both
+// took about 1.0 ms: the tile loads and tdpbf16ps add to the conversion
+// instead of running beside it.
 //
 // Each F32 activation x is split into three BF16 parts, x = high + middle +
 // low, which is exact: high keeps the top 8 significant bits, and each
@@ -259,7 +260,7 @@ inline void multiply_chunk_pair(const PackedActivations& x, int64_t c, const uin
 // Row blocks 2p and 2p + 1 for p in [begin, end), with a single column tile
 // (up to 5 tokens). Both blocks share each load of the activation tiles:
 // weights in tiles 0-1 and 4-5, activations in 2-3, C in 6 and 7. On one
-// Sapphire Rapids thread this took about 0.95 ms for a 4096 x 4096 weight and
+// Sapphire Rapids thread this took about 1.0 ms for a 4096 x 4096 weight and
 // 1 token, against 1.10 ms with one block per pass.
 void multiply_block_pairs(const void* context, int64_t begin, int64_t end) {
   const auto& job = *static_cast<const RowBlockJob*>(context);
