@@ -13,11 +13,11 @@ class ThreadPool;
 // three BF16 parts whose sum is the activation itself. So the result equals
 // an exact matmul up to F32 rounding of the sums, as matmul_fp8_fma_avx512
 // does. It outruns that kernel from 2 tokens on and matches it at 1
-// (fp8_amx_decode_avx512.cpp has the figures). Any n_tokens works, in passes of 16 tokens. Call it only
-// in a process that has been granted AMX tile data, on a CPU with AMX-BF16
-// and AVX512-VBMI (find_cpu_kernels("amx") returns a set only then).
-// TODO: no kernel set calls it yet. The amx set should send FP8 products of
-// 2 to 15 tokens here instead of to matmul_fp8_fma_avx512.
+// (fp8_amx_decode_avx512.cpp has the figures), so the amx set sends FP8
+// products of 2 to 15 tokens here. Any n_tokens works, in passes of 16
+// tokens. Call it only in a process that has been granted AMX tile data, on
+// a CPU with AMX-BF16 and AVX512-VBMI (find_cpu_kernels("amx") returns a set
+// only then).
 void matmul_fp8_amx_decode(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 
 // F8_E4M3 only: reads every weight byte, converts it to BF16 with E4m3ToBf16

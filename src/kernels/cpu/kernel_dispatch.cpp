@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/fp8_amx_decode.h"
 #include "kernels/cpu/simd_kernels.h"
 
 namespace brasa {
@@ -108,8 +109,16 @@ bool uses_amx_int8(const Weight& w, int64_t n_tokens) {
   return supported && !w.exact_activations && n_tokens >= kAmxInt8MinTokens && w.dtype == DType::Q8_0;
 }
 
+// FP8 products of 2 to 15 tokens: the vector units only convert E4M3 to
+// BF16 and the tile unit multiplies, where the FMA kernel's work grows with
+// every token. At 1 token the two are within noise (kernels_bench).
+bool uses_fp8_amx_decode(const Weight& w, int64_t n_tokens) {
+  return w.dtype == DType::F8_E4M3 && n_tokens >= 2 && n_tokens < kAmxMinTokens;
+}
+
 void matmul_amx_or_avx512(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   if (uses_amx(w, n_tokens)) return matmul_amx(w, x, n_tokens, y, pool);
+  if (uses_fp8_amx_decode(w, n_tokens)) return matmul_fp8_amx_decode(w, x, n_tokens, y, pool);
   if (uses_amx_int8(w, n_tokens)) return matmul_q8_0_amx(w, x, n_tokens, y, pool);
   matmul_avx512_vbmi(w, x, n_tokens, y, pool);
 }
