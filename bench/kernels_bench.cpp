@@ -89,7 +89,7 @@ void BM_Matmul(benchmark::State& state) {
 
 void matmul_args(benchmark::internal::Benchmark* b) {
   for (DType dtype : {DType::F32, DType::F16, DType::BF16, DType::F8_E4M3, DType::Q8_0, DType::Q4_0}) {
-    for (int64_t n_tokens : {1, 8, 32, 128, 512}) {
+    for (int64_t n_tokens : {1, 4, 8, 16, 32, 128, 512}) {
       for (int64_t set : {0, 1, 2, 3, 4}) {
         // The scalar reference is too slow for prefill-sized products.
         if (set == 0 && n_tokens > 1) continue;
