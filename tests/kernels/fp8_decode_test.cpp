@@ -16,6 +16,7 @@ namespace {
 using testing::make_random_weight;
 using testing::random_floats;
 using testing::relative_error;
+using testing::Shape;
 
 // The reference sums in double, the kernel in F32 over a few thousand terms.
 constexpr double kMaxRelativeError = 1e-5;
@@ -23,11 +24,6 @@ constexpr double kMaxRelativeError = 1e-5;
 // The AMX set exists only where CPUID reports AMX and the kernel granted
 // tile data to this process.
 bool amx_available() { return find_cpu_kernels("amx") != nullptr; }
-
-struct Shape {
-  int64_t rows;
-  int64_t cols;
-};
 
 TEST(Fp8AmxDecode, MatchesReference) {
   if (!amx_available()) GTEST_SKIP() << "no AMX tiles in this process";
@@ -38,20 +34,7 @@ TEST(Fp8AmxDecode, MatchesReference) {
   const std::vector<Shape> shapes = {{1, 1},   {3, 7},    {5, 64},   {16, 65},  {17, 100},
                                      {33, 63}, {37, 257}, {48, 128}, {64, 1024}};
   const std::vector<int64_t> token_counts = {1, 2, 3, 5, 6, 7, 8, 11, 15, 16, 17, 33};
-  ThreadPool pool(2);
-  std::mt19937 rng(29);
-  for (const Shape& shape : shapes) {
-    const auto weight = make_random_weight(DType::F8_E4M3, shape.rows, shape.cols, rng);
-    for (int64_t n_tokens : token_counts) {
-      const auto x = random_floats(size_t(n_tokens * shape.cols), rng);
-      std::vector<float> expected(size_t(n_tokens * shape.rows));
-      reference::matmul_rows(weight.weight, x.data(), n_tokens, expected.data(), 0, shape.rows);
-      std::vector<float> actual(expected.size(), -1.0f);
-      matmul_fp8_amx_decode(weight.weight, x.data(), n_tokens, actual.data(), pool);
-      EXPECT_LT(relative_error(actual, expected), kMaxRelativeError)
-          << "rows " << shape.rows << " cols " << shape.cols << " tokens " << n_tokens;
-    }
-  }
+  testing::expect_exact_matmul(matmul_fp8_amx_decode, DType::F8_E4M3, shapes, token_counts, 29, kMaxRelativeError);
 }
 
 TEST(Fp8AmxDecode, KeepsEveryActivationBit) {

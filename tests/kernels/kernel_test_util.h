@@ -6,7 +6,11 @@
 #include <random>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "core/dtype.h"
+#include "core/thread_pool.h"
+#include "kernels/cpu/reference_kernels.h"
 #include "kernels/weight.h"
 
 namespace brasa::testing {
@@ -78,6 +82,35 @@ inline double relative_error(const std::vector<float>& a, const std::vector<floa
     norm += double(b[i]) * double(b[i]);
   }
   return norm > 0.0 ? std::sqrt(diff / norm) : std::sqrt(diff);
+}
+
+// A weight shape: output rows by input columns.
+struct Shape {
+  int64_t rows;
+  int64_t cols;
+};
+
+using MatmulFunction = void (*)(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+// Runs `matmul` on random `dtype` weights of each shape for each token count,
+// and expects the result within max_error of the plain reference with exact
+// activations.
+inline void expect_exact_matmul(MatmulFunction matmul, DType dtype, const std::vector<Shape>& shapes,
+                                const std::vector<int64_t>& token_counts, uint32_t seed, double max_error) {
+  ThreadPool pool(2);
+  std::mt19937 rng(seed);
+  for (const Shape& shape : shapes) {
+    const auto weight = make_random_weight(dtype, shape.rows, shape.cols, rng);
+    for (int64_t n_tokens : token_counts) {
+      const auto x = random_floats(size_t(n_tokens * shape.cols), rng);
+      std::vector<float> expected(size_t(n_tokens * shape.rows));
+      reference::matmul_rows(weight.weight, x.data(), n_tokens, expected.data(), 0, shape.rows);
+      std::vector<float> actual(expected.size(), -1.0f);
+      matmul(weight.weight, x.data(), n_tokens, actual.data(), pool);
+      EXPECT_LT(relative_error(actual, expected), max_error)
+          << "rows " << shape.rows << " cols " << shape.cols << " tokens " << n_tokens;
+    }
+  }
 }
 
 }  // namespace brasa::testing

@@ -27,10 +27,7 @@ using testing::relative_error;
 // reference first applies the rounding that the kernel set declares.
 constexpr double kMaxRelativeError = 1e-5;
 
-struct Shape {
-  int64_t rows;
-  int64_t cols;
-};
+using testing::Shape;
 
 std::vector<float> round_to_bf16(const std::vector<float>& values) {
   std::vector<float> rounded(values.size());
@@ -147,20 +144,8 @@ TEST(Matmul, Fp8FmaKernelMatchesReference) {
   // The FP8 decode kernel of the avx512-vbmi and amx sets, on its own for
   // every token count: exact F32 activations, so the plain reference applies.
   if (find_cpu_kernels("avx512-vbmi") == nullptr) GTEST_SKIP() << "no AVX512-VBMI on this CPU";
-  ThreadPool pool(2);
-  std::mt19937 rng(23);
-  for (const Shape& shape : kFloatShapes) {
-    const auto weight = make_random_weight(DType::F8_E4M3, shape.rows, shape.cols, rng);
-    for (int64_t n_tokens : kTokenCounts) {
-      const auto x = random_floats(size_t(n_tokens * shape.cols), rng);
-      std::vector<float> expected(size_t(n_tokens * shape.rows));
-      reference::matmul_rows(weight.weight, x.data(), n_tokens, expected.data(), 0, shape.rows);
-      std::vector<float> actual(expected.size(), -1.0f);
-      matmul_fp8_fma_avx512(weight.weight, x.data(), n_tokens, actual.data(), pool);
-      EXPECT_LT(relative_error(actual, expected), kMaxRelativeError)
-          << "rows " << shape.rows << " cols " << shape.cols << " tokens " << n_tokens;
-    }
-  }
+  testing::expect_exact_matmul(matmul_fp8_fma_avx512, DType::F8_E4M3, kFloatShapes, kTokenCounts, 23,
+                               kMaxRelativeError);
 }
 
 TEST(Matmul, ManyTokensCrossCallBlocks) {
