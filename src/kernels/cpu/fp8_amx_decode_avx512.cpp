@@ -21,7 +21,6 @@
 
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstring>
 
 #include "kernels/cpu/amx_tile_config.h"
@@ -29,6 +28,7 @@
 #include "kernels/cpu/fp8_bf16_avx512.h"
 #include "kernels/cpu/matmul_tiling.h"
 #include "kernels/cpu/reference_kernels.h"
+#include "kernels/cpu/vector_math_avx512.h"
 
 // GCC 12 flags the self-initialized placeholder inside its own AVX-512 intrinsics.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -68,11 +68,6 @@ void load_tile_config(int columns, bool paired_blocks) {
     config.set(tile, kTileRows, weights ? 64 : 4 * columns);
   }
   _tile_loadconfig(&config);
-}
-
-__mmask16 lanes_below(int64_t n) {
-  if (n <= 0) return 0;
-  return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
 }
 
 // Activations of one token group as B tiles. Column g of the group is part
@@ -117,7 +112,7 @@ void pack_activations(const float* x, int64_t cols, const PackedActivations& lay
       for (int q = 0; q < 4; ++q) {
         const int64_t col = c * kChunk + 16 * q;
         __m256i split[kParts];
-        split_three(_mm512_maskz_loadu_ps(lanes_below(cols - col), row + col), split[0], split[1], split[2]);
+        split_three(_mm512_maskz_loadu_ps(avx512::first_lanes(cols - col), row + col), split[0], split[1], split[2]);
         for (int p = 0; p < kParts; ++p) _mm256_store_si256(reinterpret_cast<__m256i*>(parts[p] + 16 * q), split[p]);
       }
 
@@ -207,8 +202,8 @@ __mmask64 chunk_mask(int64_t cols, int64_t col) {
 // row, and their sums are dropped. Returns the number of real rows.
 int block_rows(const Weight& w, int64_t block, const uint8_t** rows) {
   const int64_t first_row = block * kBlockRows;
-  const int n_rows = int(std::min<int64_t>(kBlockRows, w.rows - first_row));
-  for (int r = 0; r < kBlockRows; ++r) rows[r] = w.row(first_row + std::min(r, n_rows - 1));
+  const int n_rows = int(kBlockRows < w.rows - first_row ? kBlockRows : w.rows - first_row);
+  for (int r = 0; r < kBlockRows; ++r) rows[r] = w.row(first_row + (r < n_rows ? r : n_rows - 1));
   return n_rows;
 }
 
@@ -285,7 +280,7 @@ void multiply_block_pairs(const void* context, int64_t begin, int64_t end) {
     // An odd block count pairs the last block with itself, and the copy's
     // sums are dropped.
     const int64_t first_block = 2 * pair;
-    const int64_t second_block = std::min(first_block + 1, n_blocks - 1);
+    const int64_t second_block = (first_block + 1 < n_blocks ? first_block + 1 : n_blocks - 1);
     const uint8_t* first_rows[kBlockRows];
     const uint8_t* second_rows[kBlockRows];
     const int first_n_rows = block_rows(w, first_block, first_rows);
@@ -360,7 +355,7 @@ void matmul_fp8_amx_decode(const Weight& w, const float* x, int64_t n_tokens, fl
   for (int64_t first_token = 0; first_token < n_tokens; first_token += kGroupTokens) {
     // Spread the group's columns evenly over the fewest C tiles, so that the
     // last tile has the least padding.
-    const int group = int(std::min<int64_t>(kGroupTokens, n_tokens - first_token));
+    const int group = int(kGroupTokens < n_tokens - first_token ? kGroupTokens : n_tokens - first_token);
     const int total_columns = kParts * group;
     RowBlockJob job;
     job.w = &w;

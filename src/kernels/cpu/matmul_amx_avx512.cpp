@@ -21,6 +21,7 @@
 #include "kernels/cpu/matmul_tiling.h"
 #include "kernels/cpu/reference_kernels.h"
 #include "kernels/cpu/simd_kernels.h"
+#include "kernels/cpu/vector_math_avx512.h"
 
 // GCC 12 flags the self-initialized placeholder inside its own AVX-512 intrinsics.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -41,11 +42,6 @@ void load_tile_config() {
   AmxTileConfig config;
   for (int i = 0; i < 8; ++i) config.set(i, kTileRows, 64);
   _tile_loadconfig(&config);
-}
-
-__mmask16 lanes_below(int64_t n) {
-  if (n <= 0) return 0;
-  return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
 }
 
 // Activations as B tiles: token tile j, column chunk c (32 columns) and part
@@ -86,8 +82,8 @@ void pack_token_tiles(const void* context, int64_t begin, int64_t end) {
         __m512i low = _mm512_setzero_si512();
         if (token < job.n_tokens) {
           const int64_t col = c * kTileCols;
-          const __m512 first = _mm512_maskz_loadu_ps(lanes_below(job.cols - col), row + col);
-          const __m512 second = _mm512_maskz_loadu_ps(lanes_below(job.cols - col - 16), row + col + 16);
+          const __m512 first = _mm512_maskz_loadu_ps(avx512::first_lanes(job.cols - col), row + col);
+          const __m512 second = _mm512_maskz_loadu_ps(avx512::first_lanes(job.cols - col - 16), row + col + 16);
           avx512::split_to_bf16(first, second, high, low);
         }
         _mm512_i32scatter_epi32(high_tile + t, row_offsets, high, 4);
@@ -127,9 +123,9 @@ void row_to_bf16(DType dtype, const uint8_t* row, int64_t cols, int64_t padded_c
       return;
     case DType::F16:
       for (int64_t c = 0; c < padded_cols; c += 32) {
-        const __m512 first = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes_below(cols - c), row + 2 * c));
+        const __m512 first = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(avx512::first_lanes(cols - c), row + 2 * c));
         const __m512 second =
-            _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes_below(cols - c - 16), row + 2 * (c + 16)));
+            _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(avx512::first_lanes(cols - c - 16), row + 2 * (c + 16)));
         _mm512_store_si512(out + c, f32_pair_to_bf16(first, second));
       }
       return;

@@ -16,6 +16,7 @@
 #include "kernels/cpu/matmul_tiling.h"
 #include "kernels/cpu/reference_kernels.h"
 #include "kernels/cpu/simd_kernels.h"
+#include "kernels/cpu/vector_math_avx512.h"
 
 // GCC 12 flags the self-initialized placeholder inside its own AVX-512 intrinsics.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -58,11 +59,6 @@ struct ConvertJob {
   bool split = true;
 };
 
-__mmask16 lanes_below(int64_t n) {
-  if (n <= 0) return 0;
-  return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
-}
-
 // Indexes into a 64-value chunk that gather its even (odd) elements, the
 // order of E4m3ToBf16::convert.
 __m512i e4m3_order_index(bool odd) {
@@ -80,8 +76,8 @@ void convert_tokens(const void* context, int64_t begin, int64_t end) {
     uint16_t* high_out = job.out + t * (job.split ? 2 : 1) * job.padded_cols;
     uint16_t* low_out = high_out + job.padded_cols;
     for (int64_t c = 0; c < job.padded_cols; c += 32) {
-      const __m512 first = _mm512_maskz_loadu_ps(lanes_below(job.cols - c), row + c);
-      const __m512 second = _mm512_maskz_loadu_ps(lanes_below(job.cols - c - 16), row + c + 16);
+      const __m512 first = _mm512_maskz_loadu_ps(avx512::first_lanes(job.cols - c), row + c);
+      const __m512 second = _mm512_maskz_loadu_ps(avx512::first_lanes(job.cols - c - 16), row + c + 16);
       __m512i high, low;
       avx512::split_to_bf16(first, second, high, low);
       _mm512_store_si512(high_out + c, high);

@@ -11,6 +11,7 @@
 #include "kernels/cpu/matmul_tiling.h"
 #include "kernels/cpu/reference_kernels.h"
 #include "kernels/cpu/simd_kernels.h"
+#include "kernels/cpu/vector_math_avx512.h"
 
 // GCC 12 flags the self-initialized placeholder inside its own AVX-512 intrinsics.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -43,11 +44,6 @@ struct PermuteJob {
   int64_t padded_cols = 0;
 };
 
-__mmask16 lanes_below(int64_t n) {
-  if (n <= 0) return 0;
-  return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
-}
-
 void permute_tokens(const void* context, int64_t begin, int64_t end) {
   const auto& job = *static_cast<const PermuteJob*>(context);
   alignas(64) int32_t index[4][16];
@@ -63,7 +59,7 @@ void permute_tokens(const void* context, int64_t begin, int64_t end) {
       // The chunk's 64 values (zero past cols) gathered into four vectors.
       alignas(64) float chunk[64];
       for (int q = 0; q < 4; ++q) {
-        _mm512_store_ps(chunk + 16 * q, _mm512_maskz_loadu_ps(lanes_below(job.cols - c - 16 * q), row + c + 16 * q));
+        _mm512_store_ps(chunk + 16 * q, _mm512_maskz_loadu_ps(avx512::first_lanes(job.cols - c - 16 * q), row + c + 16 * q));
       }
       for (int v = 0; v < 4; ++v) {
         _mm512_store_ps(out + c + 16 * v, _mm512_i32gather_ps(_mm512_load_si512(index[v]), chunk, 4));

@@ -26,8 +26,11 @@ inline __m512 exp_ps(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
-// Mask of the first n lanes, n in [0, 16].
-inline __mmask16 first_lanes(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1); }
+// Mask of the first n lanes: none for n <= 0, all 16 for n >= 16.
+inline __mmask16 first_lanes(int64_t n) {
+  if (n <= 0) return 0;
+  return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
+}
 
 // Dot product of two float vectors of length n.
 inline float dot(const float* a, const float* b, int64_t n) {
