@@ -19,6 +19,7 @@
 #include "kernels/cpu/quantized_activations.h"
 #include "kernels/cpu/reference_kernels.h"
 #include "kernels/cpu/simd_kernels.h"
+#include "kernels/cpu/vector_math_avx512.h"
 
 // GCC 12 flags the self-initialized placeholder inside its own AVX-512 intrinsics.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -186,9 +187,11 @@ void amx_tile(const Weight& w, int64_t row, int n_rows, const void* activations,
   // rows, against zero activations; its scaling is skipped.
   const int64_t last_block = x.n_blocks - 1;
   alignas(64) int32_t c_buffers[2][2 * kTileElements];  // two pairs of C tiles
-  alignas(64) int32_t token_offsets[kTileRows];
-  for (int n = 0; n < kTileRows; ++n) token_offsets[n] = int32_t(n * w.rows);
-  const __m512i y_offsets = _mm512_load_si512(token_offsets);
+  alignas(64) int32_t row_offsets[kTileRows];
+  for (int r = 0; r < kTileRows; ++r) row_offsets[r] = r * kTileRows;
+  const __m512i transpose_offsets = _mm512_load_si512(row_offsets);
+  const __mmask16 row_mask = avx512::first_lanes(n_rows);
+  alignas(64) float transposed[kTileElements];
 
   // run_tiled_matmul starts every call on a multiple of kCallTokens, so
   // `token` begins a whole B tile.
@@ -226,12 +229,18 @@ void amx_tile(const Weight& w, int64_t row, int n_rows, const void* activations,
       }
     }
 
-    // acc[r] holds row r for 16 tokens; y is tokens x rows.
+    // acc[r] contains row r for 16 tokens, and y is tokens x rows. Each
+    // token's 16 rows are gathered from a copy of acc and stored in one
+    // contiguous write. Scattering acc[r] instead would touch a page per token
+    // for every row, since tokens lie w.rows floats apart (808 KB for a
+    // 202,048-row output head).
     const int64_t token0 = token + int64_t(j) * kTileRows;
     const int tokens = n_tokens - j * kTileRows < kTileRows ? n_tokens - j * kTileRows : kTileRows;
-    const __mmask16 stored = tokens >= kTileRows ? __mmask16(0xffff) : __mmask16((1u << tokens) - 1);
-    for (int r = 0; r < n_rows; ++r) {
-      _mm512_mask_i32scatter_ps(y + token0 * w.rows + row + r, stored, y_offsets, acc[r], 4);
+    for (int r = 0; r < kTileRows; ++r) _mm512_store_ps(transposed + r * kTileRows, acc[r]);
+    for (int n = 0; n < tokens; ++n) {
+      const __m512 rows_of_token =
+          _mm512_mask_i32gather_ps(_mm512_setzero_ps(), row_mask, transpose_offsets, transposed + n, 4);
+      _mm512_mask_storeu_ps(y + (token0 + n) * w.rows + row, row_mask, rows_of_token);
     }
   }
 }
