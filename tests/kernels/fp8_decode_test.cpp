@@ -37,6 +37,16 @@ TEST(Fp8AmxDecode, MatchesReference) {
   testing::expect_exact_matmul(matmul_fp8_amx_decode, DType::F8_E4M3, shapes, token_counts, 29, kMaxRelativeError);
 }
 
+TEST(Bf16AmxDecode, MatchesReference) {
+  // The same kernel with BF16 weights, which it only rearranges into the A
+  // tile layout: the shapes and token counts of the FP8 case.
+  if (!amx_available()) GTEST_SKIP() << "no AMX tiles in this process";
+  const std::vector<Shape> shapes = {{1, 1},   {3, 7},    {5, 64},   {16, 65},  {17, 100},
+                                     {33, 63}, {37, 257}, {48, 128}, {64, 1024}};
+  const std::vector<int64_t> token_counts = {1, 2, 3, 5, 6, 7, 8, 11, 15, 16, 17, 33};
+  testing::expect_exact_matmul(matmul_bf16_amx_decode, DType::BF16, shapes, token_counts, 31, kMaxRelativeError);
+}
+
 TEST(Fp8AmxDecode, KeepsEveryActivationBit) {
   // Row r selects column r with the weight 1.0 (code 0x38) and row scale 1,
   // so y must equal x bit for bit. Activations with 24 significant bits would
@@ -99,6 +109,9 @@ TEST(Fp8AmxDecode, RejectsOtherWeightTypes) {
   std::vector<float> x(4, 1.0f), y(4);
   ThreadPool pool(1);
   EXPECT_ANY_THROW(matmul_fp8_amx_decode(w, x.data(), 1, y.data(), pool));
+
+  const Weight fp8 = make_weight(DType::F8_E4M3, 4, 4, bytes.data());
+  EXPECT_ANY_THROW(matmul_bf16_amx_decode(fp8, x.data(), 1, y.data(), pool));
 }
 
 }  // namespace

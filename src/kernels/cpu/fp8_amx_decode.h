@@ -20,6 +20,12 @@ class ThreadPool;
 // only then).
 void matmul_fp8_amx_decode(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 
+// BF16 only: the same kernel with BF16 weights, which only need rearranging
+// into the A tile layout. Exact up to F32 rounding of the sums, like the F32
+// FMA path. The amx set sends BF16 products of 5 to 15 tokens here. Same
+// requirements as matmul_fp8_amx_decode.
+void matmul_bf16_amx_decode(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
 // F8_E4M3 only: reads every weight byte, converts it to BF16 with E4m3ToBf16
 // unless `convert` is false, and returns an XOR of the results. kernels_bench
 // times it to separate the conversion and the memory read from the multiply.

@@ -1,8 +1,9 @@
-// E4M3 matmul for decode on AMX BF16 tiles. With F32 FMA, each extra token
-// costs four FMAs per 64 weights of a row on top of the conversion, so the
-// FMA kernel slows down almost linearly with the token count. Here the vector
-// units only convert: the byte lookups of E4m3ToBf16 turn 64 weights of a row
-// into 64 BF16 values, which are stored into A tiles of 16 rows. tdpbf16ps
+// E4M3 and BF16 matmul for decode on AMX BF16 tiles. With F32 FMA, each extra
+// token costs four FMAs per 64 weights of a row on top of the conversion, so
+// the FMA kernel slows down almost linearly with the token count. Here the
+// vector units only convert: the byte lookups of E4m3ToBf16 turn 64 weights
+// of a row into 64 BF16 values (BF16 weights are only rearranged), which are
+// stored into A tiles of 16 rows. tdpbf16ps
 // then does the multiply-adds for up to 16 tokens on the tile unit.
 // On a 4096 x 4096 weight (kernels_bench BM_DecodeFp8VsBf16, one Sapphire
 // Rapids thread, CPU time) it took 1.05 ms for 2 tokens, 1.12 ms for 3 and
@@ -137,14 +138,55 @@ struct RowBlockJob {
   float* y = nullptr;
 };
 
+// E4M3 weights: 64 codes of a row become the even and odd A tile halves
+// through the byte lookups of E4m3ToBf16. Masked-off bytes load as code 0,
+// which converts to +0.
+struct Fp8Rows {
+  avx512::E4m3ToBf16 converter;
+
+  void convert(const uint8_t* row, int64_t c, __mmask64 mask, __m512i& even, __m512i& odd) const {
+    converter.convert(_mm512_maskz_loadu_epi8(mask, row + c), even, odd);
+  }
+};
+
+// BF16 weights: 64 values of a row are only rearranged into the layout that
+// Fp8Rows produces, in which dword i of the even half contains columns 4i and
+// 4i + 2 and dword i of the odd half columns 4i + 1 and 4i + 3.
+struct Bf16Rows {
+  __m512i even_index;
+  __m512i odd_index;
+
+  Bf16Rows() {
+    alignas(64) uint16_t even_words[32];
+    alignas(64) uint16_t odd_words[32];
+    for (int i = 0; i < 16; ++i) {
+      even_words[2 * i] = uint16_t(4 * i);
+      even_words[2 * i + 1] = uint16_t(4 * i + 2);
+      odd_words[2 * i] = uint16_t(4 * i + 1);
+      odd_words[2 * i + 1] = uint16_t(4 * i + 3);
+    }
+    even_index = _mm512_load_si512(even_words);
+    odd_index = _mm512_load_si512(odd_words);
+  }
+
+  void convert(const uint8_t* row, int64_t c, __mmask64 mask, __m512i& even, __m512i& odd) const {
+    const auto* values = reinterpret_cast<const uint16_t*>(row) + c;
+    const __m512i low = _mm512_maskz_loadu_epi16(__mmask32(mask), values);
+    const __m512i high = _mm512_maskz_loadu_epi16(__mmask32(mask >> 32), values + 32);
+    even = _mm512_permutex2var_epi16(low, even_index, high);
+    odd = _mm512_permutex2var_epi16(low, odd_index, high);
+  }
+};
+
 // Converts 64 columns of 16 rows into the even and odd A tile halves, 64
-// bytes per row each. Masked-off bytes load as code 0, which converts to +0.
-void convert_chunk(const avx512::E4m3ToBf16& converter, const uint8_t* const* rows, int64_t c, __mmask64 mask,
-                   uint16_t* even, uint16_t* odd) {
+// bytes per row each.
+template <class Rows>
+void convert_chunk(const Rows& source, const uint8_t* const* rows, int64_t c, __mmask64 mask, uint16_t* even,
+                   uint16_t* odd) {
 #pragma GCC unroll 16
   for (int r = 0; r < kBlockRows; ++r) {
     __m512i even_values, odd_values;
-    converter.convert(_mm512_maskz_loadu_epi8(mask, rows[r] + c), even_values, odd_values);
+    source.convert(rows[r], c, mask, even_values, odd_values);
     _mm512_store_si512(even + r * 32, even_values);
     _mm512_store_si512(odd + r * 32, odd_values);
   }
@@ -257,12 +299,13 @@ inline void multiply_chunk_pair(const PackedActivations& x, int64_t c, const uin
 // weights in tiles 0-1 and 4-5, activations in 2-3, C in 6 and 7. On one
 // Sapphire Rapids thread this took about 1.0 ms for a 4096 x 4096 weight and
 // 1 token, against 1.10 ms with one block per pass.
+template <class Rows>
 void multiply_block_pairs(const void* context, int64_t begin, int64_t end) {
   const auto& job = *static_cast<const RowBlockJob*>(context);
   const Weight& w = *job.w;
   const PackedActivations& x = job.activations;
   load_tile_config(x.columns, true);
-  const avx512::E4m3ToBf16 converter;
+  const Rows converter;
   const int64_t n_blocks = (w.rows + kBlockRows - 1) / kBlockRows;
   const int64_t full_chunks = w.cols / kChunk;
   const int stride = 4 * x.columns;
@@ -313,13 +356,13 @@ void multiply_block_pairs(const void* context, int64_t begin, int64_t end) {
 }
 
 // Row blocks [begin, end) one at a time, for 2 or 3 column tiles.
-template <int ColumnTiles>
+template <class Rows, int ColumnTiles>
 void multiply_row_blocks(const void* context, int64_t begin, int64_t end) {
   const auto& job = *static_cast<const RowBlockJob*>(context);
   const Weight& w = *job.w;
   const PackedActivations& x = job.activations;
   load_tile_config(x.columns, false);
-  const avx512::E4m3ToBf16 converter;
+  const Rows converter;
 
   alignas(64) uint16_t even[kBlockRows * 32];
   alignas(64) uint16_t odd[kBlockRows * 32];
@@ -344,10 +387,8 @@ void multiply_row_blocks(const void* context, int64_t begin, int64_t end) {
   _tile_release();
 }
 
-}  // namespace
-
-void matmul_fp8_amx_decode(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-  if (w.dtype != DType::F8_E4M3) reference::throw_unsupported_weight("FP8 AMX decode matmul", w.dtype);
+template <class Rows>
+void amx_decode(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   if (w.rows == 0 || n_tokens == 0) return;
 
   const int64_t n_chunks = (w.cols + kChunk - 1) / kChunk;
@@ -374,11 +415,23 @@ void matmul_fp8_amx_decode(const Weight& w, const float* x, int64_t n_tokens, fl
     layout.data = packed;
 
     switch (layout.column_tiles) {
-      case 1: run_parallel(pool, (n_blocks + 1) / 2, multiply_block_pairs, &job); break;
-      case 2: run_parallel(pool, n_blocks, multiply_row_blocks<2>, &job); break;
-      default: run_parallel(pool, n_blocks, multiply_row_blocks<3>, &job); break;
+      case 1: run_parallel(pool, (n_blocks + 1) / 2, multiply_block_pairs<Rows>, &job); break;
+      case 2: run_parallel(pool, n_blocks, multiply_row_blocks<Rows, 2>, &job); break;
+      default: run_parallel(pool, n_blocks, multiply_row_blocks<Rows, 3>, &job); break;
     }
   }
+}
+
+}  // namespace
+
+void matmul_fp8_amx_decode(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  if (w.dtype != DType::F8_E4M3) reference::throw_unsupported_weight("FP8 AMX decode matmul", w.dtype);
+  amx_decode<Fp8Rows>(w, x, n_tokens, y, pool);
+}
+
+void matmul_bf16_amx_decode(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  if (w.dtype != DType::BF16) reference::throw_unsupported_weight("BF16 AMX decode matmul", w.dtype);
+  amx_decode<Bf16Rows>(w, x, n_tokens, y, pool);
 }
 
 }  // namespace brasa
