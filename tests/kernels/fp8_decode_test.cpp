@@ -25,26 +25,24 @@ constexpr double kMaxRelativeError = 1e-5;
 // tile data to this process.
 bool amx_available() { return find_cpu_kernels("amx") != nullptr; }
 
+// Columns around the 64-column chunk, rows around the 16-row A tile with odd
+// block counts (the last block then pairs with itself), and token counts that
+// fill one, two and three C tiles, then a second group.
+const std::vector<Shape> kDecodeShapes = {{1, 1},   {3, 7},    {5, 64},   {16, 65},  {17, 100},
+                                          {33, 63}, {37, 257}, {48, 128}, {64, 1024}};
+const std::vector<int64_t> kDecodeTokenCounts = {1, 2, 3, 5, 6, 7, 8, 11, 15, 16, 17, 33};
+
 TEST(Fp8AmxDecode, MatchesReference) {
   if (!amx_available()) GTEST_SKIP() << "no AMX tiles in this process";
-
-  // Columns around the 64-column chunk, rows around the 16-row A tile with
-  // odd block counts (the last block then pairs with itself), and token
-  // counts that fill one, two and three C tiles, then a second group.
-  const std::vector<Shape> shapes = {{1, 1},   {3, 7},    {5, 64},   {16, 65},  {17, 100},
-                                     {33, 63}, {37, 257}, {48, 128}, {64, 1024}};
-  const std::vector<int64_t> token_counts = {1, 2, 3, 5, 6, 7, 8, 11, 15, 16, 17, 33};
-  testing::expect_exact_matmul(matmul_fp8_amx_decode, DType::F8_E4M3, shapes, token_counts, 29, kMaxRelativeError);
+  testing::expect_exact_matmul(matmul_fp8_amx_decode, DType::F8_E4M3, kDecodeShapes, kDecodeTokenCounts, 29,
+                               kMaxRelativeError);
 }
 
+// The same kernel with BF16 weights, which it only rearranges into the A tile layout.
 TEST(Bf16AmxDecode, MatchesReference) {
-  // The same kernel with BF16 weights, which it only rearranges into the A
-  // tile layout: the shapes and token counts of the FP8 case.
   if (!amx_available()) GTEST_SKIP() << "no AMX tiles in this process";
-  const std::vector<Shape> shapes = {{1, 1},   {3, 7},    {5, 64},   {16, 65},  {17, 100},
-                                     {33, 63}, {37, 257}, {48, 128}, {64, 1024}};
-  const std::vector<int64_t> token_counts = {1, 2, 3, 5, 6, 7, 8, 11, 15, 16, 17, 33};
-  testing::expect_exact_matmul(matmul_bf16_amx_decode, DType::BF16, shapes, token_counts, 31, kMaxRelativeError);
+  testing::expect_exact_matmul(matmul_bf16_amx_decode, DType::BF16, kDecodeShapes, kDecodeTokenCounts, 31,
+                               kMaxRelativeError);
 }
 
 TEST(Fp8AmxDecode, KeepsEveryActivationBit) {
