@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cli/backend_options.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -130,7 +131,7 @@ void run_generate(const GenerateOptions& options) {
 
   ThreadPool::set_global_threads(options.threads);
   ThreadPool& pool = ThreadPool::global();
-  std::unique_ptr<Backend> backend = options.kernels.empty() ? make_cpu_backend(pool) : make_cpu_backend(pool, options.kernels);
+  std::unique_ptr<Backend> backend = make_backend(pool, options.kernels);
   std::unique_ptr<Model> model = load_model(model_path, *backend);
   const ModelInfo& info = model->info();
 
@@ -237,12 +238,7 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--seed", options->seed, "RNG seed; -1 picks a random seed")->capture_default_str();
   cmd->add_option("--threads,-t", options->threads, "Threads for the kernels; 0 is the number of physical cores")
       ->capture_default_str();
-  cmd->add_option("--kernels", options->kernels,
-                  "CPU kernel set: scalar, avx2, avx512, avx512-vbmi or amx (default: the fastest this CPU runs); "
-      "scalar with --kv-cache-dtype f16 reproduces llama.cpp's CPU logits most closely");
-  cmd->add_option("--kv-cache-dtype", options->kv_cache_dtype,
-                  "KV cache element type: f32, or f16 (half the memory, llama.cpp's attention arithmetic)")
-      ->capture_default_str();
+  add_backend_options(*cmd, options->kernels, options->kv_cache_dtype);
   cmd->add_flag("--ignore-eos", options->ignore_eos, "Keep generating after an end-of-sequence token");
   cmd->callback([options] {
     try {

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/backend_options.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -105,8 +106,7 @@ void run_perplexity(const PerplexityOptions& options) {
   const DType kv_dtype = parse_kv_cache_dtype(options.kv_cache_dtype);
 
   ThreadPool::set_global_threads(options.threads);
-  auto backend = options.kernels.empty() ? make_cpu_backend(ThreadPool::global())
-                                         : make_cpu_backend(ThreadPool::global(), options.kernels);
+  auto backend = make_backend(ThreadPool::global(), options.kernels);
   auto model = load_model(options.model_path, *backend);
   auto tokenizer = load_tokenizer(options.model_path);
 
@@ -207,12 +207,7 @@ void register_perplexity(CLI::App& app) {
   command->add_option("--ctx", options->ctx, "Tokens per window")->capture_default_str();
   command->add_option("--stride", options->stride, "Tokens between window starts (default: --ctx)");
   command->add_option("--threads", options->threads, "Worker threads (default: physical cores)");
-  command->add_option("--kernels", options->kernels,
-                      "CPU kernel set: scalar, avx2, avx512, avx512-vbmi or amx (default: the fastest this CPU runs); "
-      "scalar with --kv-cache-dtype f16 reproduces llama.cpp's CPU logits most closely");
-  command->add_option("--kv-cache-dtype", options->kv_cache_dtype,
-                      "KV cache element type: f32, or f16 (half the memory, llama.cpp's attention arithmetic)")
-      ->capture_default_str();
+  add_backend_options(*command, options->kernels, options->kv_cache_dtype);
   command->add_option("--max-windows", options->max_windows, "Score at most this many windows (default: all)");
   command->add_flag("--json", options->json, "Print the result as JSON");
   command->callback([options] { run_perplexity(*options); });

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cli/backend_options.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -123,8 +124,7 @@ void run_serve(const ServeOptions& options) {
     spdlog::warn("serve: no usable chat template, /v1/chat/completions will reject requests: {}", e.what());
   }
   ThreadPool::set_global_threads(options.threads);
-  std::unique_ptr<Backend> backend = options.kernels.empty() ? make_cpu_backend(ThreadPool::global())
-                                                             : make_cpu_backend(ThreadPool::global(), options.kernels);
+  std::unique_ptr<Backend> backend = make_backend(ThreadPool::global(), options.kernels);
   spdlog::info("serve: loading weights from {}", options.model);
   std::unique_ptr<Model> model = load_model(options.model, *backend);
   const ModelInfo& info = model->info();
@@ -210,12 +210,7 @@ void register_serve(CLI::App& app) {
   command->add_option("--max-model-len", options->max_model_len, "Context length in tokens (0: the model's)")->capture_default_str();
   command->add_option("--kv-cache-memory", options->kv_cache_memory, "KV cache size in bytes; K, M and G suffixes allowed")
       ->capture_default_str();
-  command->add_option("--kernels", options->kernels,
-                      "CPU kernel set: scalar, avx2, avx512, avx512-vbmi or amx (default: the fastest this CPU runs); "
-      "scalar with --kv-cache-dtype f16 reproduces llama.cpp's CPU logits most closely");
-  command->add_option("--kv-cache-dtype", options->kv_cache_dtype,
-                      "KV cache element type: f32, or f16 (half the bytes per token, llama.cpp's attention arithmetic)")
-      ->capture_default_str();
+  add_backend_options(*command, options->kernels, options->kv_cache_dtype);
   command->add_option("--threads", options->threads, "Compute threads (0: one per physical core)")->capture_default_str();
   command->add_option("--io-threads", options->io_threads, "HTTP I/O threads")->capture_default_str();
   command->add_option("--max-waiting", options->max_waiting, "Queued sequences beyond which requests get 503")->capture_default_str();
