@@ -16,6 +16,7 @@
 
 #include "kernels/cpu/amx_tile_config.h"
 #include "kernels/cpu/matmul_tiling.h"
+#include "kernels/cpu/q8_0_blocks_avx512.h"
 #include "kernels/cpu/quantized_activations.h"
 #include "kernels/cpu/reference_kernels.h"
 #include "kernels/cpu/simd_kernels.h"
@@ -31,7 +32,7 @@ namespace {
 
 constexpr int kTileRows = 16;          // weight rows per A tile, tokens per B tile
 constexpr int kCallTokens = 256;       // tokens per tile call
-constexpr int64_t kBlockBytes = 34;    // F16 scale, then 32 int8 values
+constexpr int64_t kBlockBytes = avx512::kQ8_0BlockBytes;
 constexpr int64_t kPackedBlockBytes = 512;  // one B tile: 8 rows of 16 tokens x 4 bytes
 constexpr int kTileElements = kTileRows * kTileRows;  // int32 values of a C tile
 
@@ -95,7 +96,7 @@ void pack_token_tiles(const void* context, int64_t begin, int64_t end) {
 
 // One group of 16 weight rows as the tile loop reads them. The A tile of
 // block b is 16 rows of 32 int8 values at q + b * 34 + r * stride. The rows'
-// scales, as F32, are at scale + b * 16. A full group is read in place. A
+// scales, as F32, are at scale + b * 16 for the n_blocks real blocks. A full group is read in place. A
 // partial one is copied into scratch and padded with zero rows, so that tile
 // loads stay inside the weight.
 struct WeightPanel {
@@ -105,8 +106,7 @@ struct WeightPanel {
 };
 
 WeightPanel prepare_weight_panel(const Weight& w, int64_t row, int n_rows, int64_t n_blocks) {
-  const int64_t padded_blocks = padded_block_count(n_blocks);
-  const size_t scale_bytes = size_t(padded_blocks * kTileRows) * sizeof(float);
+  const size_t scale_bytes = size_t(n_blocks * kTileRows) * sizeof(float);
   const size_t copy_bytes = n_rows < kTileRows ? kTileRows * w.row_stride_bytes : 0;
   auto* scratch = static_cast<uint8_t*>(matmul_thread_scratch(ScratchSlot::WeightPanel, scale_bytes + copy_bytes));
   auto* scale = reinterpret_cast<float*>(scratch);
@@ -123,11 +123,8 @@ WeightPanel prepare_weight_panel(const Weight& w, int64_t row, int n_rows, int64
   for (int r = 0; r < kTileRows; ++r) offsets[r] = int32_t(r * w.row_stride_bytes);
   const __m512i row_offsets = _mm512_load_si512(offsets);
   for (int64_t b = 0; b < n_blocks; ++b) {
-    // Each row's F16 scale is the first two bytes of the 4 that the gather reads.
-    const __m512i words = _mm512_i32gather_epi32(row_offsets, rows + b * kBlockBytes, 1);
-    _mm512_store_ps(scale + b * kTileRows, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(words)));
+    _mm512_store_ps(scale + b * kTileRows, avx512::q8_0_block_scales(rows, row_offsets, b));
   }
-  if (padded_blocks > n_blocks) _mm512_store_ps(scale + n_blocks * kTileRows, _mm512_setzero_ps());
   return WeightPanel{rows + 2, w.row_stride_bytes, scale};
 }
 
@@ -203,10 +200,10 @@ void amx_tile(const Weight& w, int64_t row, int n_rows, const void* activations,
     __m512 acc[kTileRows];
     for (int r = 0; r < kTileRows; ++r) acc[r] = _mm512_setzero_ps();
 
-    // A two-stage pipeline over pairs of blocks: iteration k multiplies pair
-    // k into C tile set k % 2, stores pair k - 1 to memory, and scales pair
-    // k - 2, whose stores have had a whole iteration to complete. The scaling
-    // skips the padding block.
+    // A two-stage pipeline over pairs of blocks. Iteration k multiplies pair
+    // k into C tile set k % 2 and stores pair k - 1 to memory. It then scales
+    // pair k - 2, whose stores have had a whole iteration to complete. The
+    // scaling skips the padding block.
     const int64_t n_pairs = x.padded_blocks / 2;
     for (int64_t k = 0; k < n_pairs + 2; ++k) {
       if (k < n_pairs) {

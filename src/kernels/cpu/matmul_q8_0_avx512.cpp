@@ -10,9 +10,11 @@
 #include <immintrin.h>
 
 #include "kernels/cpu/matmul_tiling.h"
+#include "kernels/cpu/q8_0_blocks_avx512.h"
 #include "kernels/cpu/quantized_activations.h"
 #include "kernels/cpu/reference_kernels.h"
 #include "kernels/cpu/simd_kernels.h"
+#include "kernels/cpu/vector_math_avx512.h"
 
 // GCC 12 flags the self-initialized placeholder inside its own AVX-512 intrinsics.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -24,7 +26,7 @@ namespace {
 
 constexpr int kTileRows = 16;
 constexpr int kTileTokens = 4;  // 4 accumulators beside 8 weight and 8 product registers
-constexpr int64_t kBlockBytes = 34;  // F16 scale, then 32 int8 values
+constexpr int64_t kBlockBytes = avx512::kQ8_0BlockBytes;
 
 // The reduction below leaves row slot 4j + k in lane 4k + j. Loading weight
 // row 4k + j into slot 4j + k (a 4 x 4 transpose, its own inverse) puts row r
@@ -81,9 +83,7 @@ void tile_kernel(const Weight& w, int64_t row, int n_rows, const BlockQuantizedA
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(slots[2 * i + 1] + b * kBlockBytes + 2));
       weights[i] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1), flip);  // w + 128
     }
-    // Each row's F16 scale is the first two bytes of the 4 that the gather reads.
-    const __m512i scale_words = _mm512_i32gather_epi32(scale_offsets, first_row + b * kBlockBytes, 1);
-    const __m512 weight_scales = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(scale_words));
+    const __m512 weight_scales = avx512::q8_0_block_scales(first_row, scale_offsets, b);
 
     for (int t = 0; t < T; ++t) {
       const int64_t block = (token + t) * x.n_blocks + b;
@@ -97,7 +97,7 @@ void tile_kernel(const Weight& w, int64_t row, int n_rows, const BlockQuantizedA
     }
   }
 
-  const __mmask16 stored = n_rows >= kTileRows ? __mmask16(0xffff) : __mmask16((1u << n_rows) - 1);
+  const __mmask16 stored = avx512::first_lanes(n_rows);
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (token + t) * w.rows + row, stored, acc[t]);
 }
 
