@@ -1,5 +1,6 @@
 #include "models/llama_weights.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -284,13 +285,9 @@ std::unique_ptr<ModelWeights> load_weights(const Checkpoint& checkpoint, const M
     const bool table = name == embed_name || name == c.lm_head_name;
     if (t.shape.size() >= 2 && !table) matrix_params[t.dtype] += t.n_elements();
   }
-  int64_t most = -1;
-  for (const auto& [dtype, params] : matrix_params) {
-    if (params > most) {
-      most = params;
-      out->matmul_dtype = dtype;
-    }
-  }
+  const auto largest = std::max_element(matrix_params.begin(), matrix_params.end(),
+                                        [](const auto& a, const auto& b) { return a.second < b.second; });
+  if (largest != matrix_params.end()) out->matmul_dtype = largest->first;
   int64_t expert_params = 3 * int64_t(c.hidden_size) * c.intermediate_size;
   int64_t n_moe_layers = 0;
   for (bool moe : c.moe_layer) n_moe_layers += moe ? 1 : 0;

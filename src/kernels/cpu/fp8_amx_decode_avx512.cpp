@@ -150,8 +150,8 @@ struct Fp8Rows {
 };
 
 // BF16 weights: 64 values of a row are only rearranged into the layout that
-// Fp8Rows produces, in which dword i of the even half contains columns 4i and
-// 4i + 2 and dword i of the odd half columns 4i + 1 and 4i + 3.
+// Fp8Rows produces. There dword i of the even half contains columns 4i and
+// 4i + 2, and dword i of the odd half columns 4i + 1 and 4i + 3.
 struct Bf16Rows {
   __m512i even_index;
   __m512i odd_index;
