@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "kernels/backend.h"
+#include "models/model.h"
 
 namespace brasa {
 class ThreadPool;
@@ -20,5 +21,8 @@ void add_backend_options(CLI::App& command, std::string& kernels, std::string& k
 // Creates the CPU backend with the kernel set named `kernels`, or the fastest
 // one when it is empty. Throws brasa::Error when this CPU cannot run the set.
 std::unique_ptr<Backend> make_backend(ThreadPool& pool, const std::string& kernels);
+
+// Registers --mmap, which sets where the weights live (LoadOptions::weights).
+void add_load_options(CLI::App& command, LoadOptions& options);
 
 }  // namespace brasa::cli

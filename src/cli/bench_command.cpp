@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/backend_options.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -36,6 +37,7 @@ struct BenchOptions {
   std::vector<int32_t> batch_sizes = {1, 8, 32};
   int32_t decode_context = 128;
   int32_t decode_steps = 8;
+  LoadOptions load;
 };
 
 struct BenchResult {
@@ -125,7 +127,6 @@ std::vector<int32_t> random_tokens(int32_t n, int32_t vocab_size, std::mt19937& 
 struct WorkModel {
   double matmul_params = 0.0;  // active parameters multiplied once per token
   double head_params = 0.0;    // output head, multiplied once per logits row
-  double bytes_per_param = 0.0;
   DType weight_type = DType::BF16;  // the type that sets the matmul peak
   int32_t n_heads = 0;         // query heads, 0 when unknown
   int32_t head_dim = 0;
@@ -134,11 +135,10 @@ struct WorkModel {
   int32_t chunk_size = 0;
 };
 
-WorkModel make_work_model(const Model& model, double weight_bytes) {
+WorkModel make_work_model(const Model& model) {
   const ModelInfo& info = model.info();
   WorkModel work;
   work.matmul_params = double(info.n_active_params);
-  work.bytes_per_param = weight_bytes / double(std::max<int64_t>(1, info.n_params));
   work.weight_type = info.matmul_dtype;
   work.head_dim = info.kv.head_dim;
   work.n_global_layers = info.kv.n_global_layers;
@@ -229,16 +229,15 @@ BenchResult run_decode(Model& model, int32_t batch, const BenchOptions& options,
   result.seconds = seconds_since(start) / options.decode_steps;
   result.tokens_per_second = batch / result.seconds;
 
-  // NOTE: an estimate. Each token reads its active share of the matmul
-  // weights, at the checkpoint's average bytes per parameter, and a batch reads
-  // at most all of them, as when MoE tokens choose different experts. A dense
-  // model reads all its weights at any batch. The output head is read once.
+  // NOTE: an estimate. Each token reads the layer weights with its share of
+  // the routed experts, each in its stored type, and a batch reads at most all
+  // of them, as when MoE tokens choose different experts. A dense model reads
+  // all its layer weights at any batch. The output head is read once.
   result.bound = "memory";
-  const double all_matmul_params =
-      work.matmul_params + double(info.n_params - info.n_active_params);
-  const double weight_params = std::min(all_matmul_params, work.matmul_params * batch) + work.head_params;
-  const double step_bytes = weight_params * work.bytes_per_param +
-                            batch * kv_bytes_read(info.kv, context + options.decode_steps / 2);
+  const WeightBytes& weights = info.weight_bytes;
+  const double layer_bytes = std::min(double(weights.layers), double(weights.layers_active) * batch);
+  const double step_bytes =
+      layer_bytes + double(weights.head) + batch * kv_bytes_read(info.kv, context + options.decode_steps / 2);
   // NOTE: the bandwidth is measured past the last-level cache, so a model whose
   // weights fit in that cache can decode faster than this limit (above 100%).
   result.limit_seconds = step_bytes / limits.read_bytes_per_second;
@@ -307,10 +306,10 @@ void run_bench(const BenchOptions& options) {
   const MachineLimits limits = measure_machine_limits(pool);
 
   auto backend = make_cpu_backend(pool);
-  auto model = load_model(options.model_path, *backend);
+  auto model = load_model(options.model_path, *backend, options.load);
   const ModelInfo& info = model->info();
   const double weight_bytes = weight_file_bytes(options.model_path);
-  const WorkModel work = make_work_model(*model, weight_bytes);
+  const WorkModel work = make_work_model(*model);
   std::mt19937 rng(42);
 
   // One short step first, so page faults on the mapped weights are not timed.
@@ -365,6 +364,7 @@ void register_bench(CLI::App& app) {
   command->add_option("--decode-steps", options->decode_steps, "Timed decode steps per batch size")
       ->capture_default_str();
   command->add_flag("--json", options->json, "Print the results as JSON instead of a table");
+  add_load_options(*command, options->load);
   command->callback([options] { run_bench(*options); });
 }
 

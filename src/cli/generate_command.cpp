@@ -41,6 +41,7 @@ struct GenerateOptions {
   bool ignore_eos = false;
   std::string kv_cache_dtype = "f32";
   std::string kernels;  // empty: the fastest kernel set
+  LoadOptions load;
 };
 
 std::vector<int32_t> parse_ids(const std::string& text) {
@@ -132,7 +133,7 @@ void run_generate(const GenerateOptions& options) {
   ThreadPool::set_global_threads(options.threads);
   ThreadPool& pool = ThreadPool::global();
   std::unique_ptr<Backend> backend = make_backend(pool, options.kernels);
-  std::unique_ptr<Model> model = load_model(model_path, *backend);
+  std::unique_ptr<Model> model = load_model(model_path, *backend, options.load);
   const ModelInfo& info = model->info();
 
   // The tokenizer is optional with --prompt-ids: ids are then printed as numbers.
@@ -239,6 +240,7 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--threads,-t", options->threads, "Threads for the kernels; 0 is the number of physical cores")
       ->capture_default_str();
   add_backend_options(*cmd, options->kernels, options->kv_cache_dtype);
+  add_load_options(*cmd, options->load);
   cmd->add_flag("--ignore-eos", options->ignore_eos, "Keep generating after an end-of-sequence token");
   cmd->callback([options] {
     try {

@@ -40,6 +40,7 @@ struct PerplexityOptions {
   bool json = false;
   std::string kv_cache_dtype = "f32";
   std::string kernels;  // empty: the fastest kernel set
+  LoadOptions load;
 };
 
 struct WindowResult {
@@ -107,7 +108,7 @@ void run_perplexity(const PerplexityOptions& options) {
 
   ThreadPool::set_global_threads(options.threads);
   auto backend = make_backend(ThreadPool::global(), options.kernels);
-  auto model = load_model(options.model_path, *backend);
+  auto model = load_model(options.model_path, *backend, options.load);
   auto tokenizer = load_tokenizer(options.model_path);
 
   // BOS goes in front of the whole text once, as a document start.
@@ -208,6 +209,7 @@ void register_perplexity(CLI::App& app) {
   command->add_option("--stride", options->stride, "Tokens between window starts (default: --ctx)");
   command->add_option("--threads", options->threads, "Worker threads (default: physical cores)");
   add_backend_options(*command, options->kernels, options->kv_cache_dtype);
+  add_load_options(*command, options->load);
   command->add_option("--max-windows", options->max_windows, "Score at most this many windows (default: all)");
   command->add_flag("--json", options->json, "Print the result as JSON");
   command->callback([options] { run_perplexity(*options); });

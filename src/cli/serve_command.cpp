@@ -34,6 +34,7 @@ struct ServeOptions {
   std::string kv_cache_memory = "256M";
   std::string kv_cache_dtype = "f32";
   std::string kernels;  // empty: the fastest kernel set
+  LoadOptions load;
   int threads = 0;
   int io_threads = 2;
   int32_t max_waiting = 256;
@@ -126,7 +127,7 @@ void run_serve(const ServeOptions& options) {
   ThreadPool::set_global_threads(options.threads);
   std::unique_ptr<Backend> backend = make_backend(ThreadPool::global(), options.kernels);
   spdlog::info("serve: loading weights from {}", options.model);
-  std::unique_ptr<Model> model = load_model(options.model, *backend);
+  std::unique_ptr<Model> model = load_model(options.model, *backend, options.load);
   const ModelInfo& info = model->info();
   double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
   spdlog::info("serve: loaded {} ({}, {:.1f} M parameters, {:.1f} M active, context {}) in {:.1f} s", info.name,
@@ -211,6 +212,7 @@ void register_serve(CLI::App& app) {
   command->add_option("--kv-cache-memory", options->kv_cache_memory, "KV cache size in bytes; K, M and G suffixes allowed")
       ->capture_default_str();
   add_backend_options(*command, options->kernels, options->kv_cache_dtype);
+  add_load_options(*command, options->load);
   command->add_option("--threads", options->threads, "Compute threads (0: one per physical core)")->capture_default_str();
   command->add_option("--io-threads", options->io_threads, "HTTP I/O threads")->capture_default_str();
   command->add_option("--max-waiting", options->max_waiting, "Queued sequences beyond which requests get 503")->capture_default_str();

@@ -5,14 +5,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
+
+#include <spdlog/spdlog.h>
 
 #include "core/error.h"
 
 namespace brasa {
 
-MappedFile::MappedFile(const std::string& path) : path_(path) {
+namespace {
+
+constexpr size_t kReadChunk = size_t(64) << 20;
+
+size_t free_memory_bytes() {
+  const long pages = sysconf(_SC_AVPHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page_size > 0 ? size_t(pages) * size_t(page_size) : 0;
+}
+
+}  // namespace
+
+MappedFile::MappedFile(const std::string& path, FileResidency residency) : path_(path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
   struct stat st {};
@@ -26,20 +42,52 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     throw Error(path + ": not a regular file");
   }
   size_ = size_t(st.st_size);
-  if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      int saved = errno;
-      ::close(fd);
-      throw Error(path + ": mmap failed: " + std::strerror(saved));
-    }
-    data_ = static_cast<const uint8_t*>(p);
+
+  // Free memory excludes the page cache, so a file that is already cached may
+  // be refused here although reading it would succeed: the safe side.
+  if (residency == FileResidency::kResident && size_ > free_memory_bytes()) {
+    spdlog::warn("{}: {:.0f} MB do not fit in the {:.0f} MB of free memory; using the file mapped in place", path,
+                 double(size_) / 1e6, double(free_memory_bytes()) / 1e6);
+    residency = FileResidency::kMapped;
+  }
+  residency_ = residency;
+
+  try {
+    if (size_ > 0 && residency == FileResidency::kResident) read_resident(fd);
+    if (size_ > 0 && residency == FileResidency::kMapped) map(fd);
+  } catch (...) {
+    ::close(fd);
+    throw;
   }
   ::close(fd);
 }
 
+void MappedFile::map(int fd) {
+  void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (p == MAP_FAILED) throw Error(path_ + ": mmap failed: " + std::strerror(errno));
+  mapping_ = p;
+  data_ = static_cast<const uint8_t*>(p);
+}
+
+void MappedFile::read_resident(int fd) {
+  HugePageBuffer buffer(size_);
+  size_t done = 0;
+  while (done < size_) {
+    const ssize_t n = ::pread(fd, buffer.data() + done, std::min(kReadChunk, size_ - done), off_t(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(path_ + ": cannot read: " + std::strerror(errno));
+    if (n == 0) throw Error(path_ + ": cannot read: the file shrank while being read");
+    done += size_t(n);
+  }
+
+  // Weights are never written; a stray write should fault as with the mapping.
+  buffer.protect_read_only();
+  resident_ = std::move(buffer);
+  data_ = resident_.data();
+}
+
 MappedFile::~MappedFile() {
-  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (mapping_ != nullptr) ::munmap(mapping_, size_);
 }
 
 }  // namespace brasa

@@ -24,16 +24,16 @@ nlohmann::json read_json_file(const std::string& path) {
   }
 }
 
-std::unique_ptr<Checkpoint> Checkpoint::open(const std::string& path) {
+std::unique_ptr<Checkpoint> Checkpoint::open(const std::string& path, FileResidency residency) {
   std::unique_ptr<Checkpoint> checkpoint(new Checkpoint());
   checkpoint->path_ = path;
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     checkpoint->format_ = Format::HuggingFace;
-    checkpoint->open_huggingface(path);
+    checkpoint->open_huggingface(path, residency);
   } else if (fs::exists(path, ec)) {
     checkpoint->format_ = Format::Gguf;
-    checkpoint->open_gguf(path);
+    checkpoint->open_gguf(path, residency);
   } else {
     throw Error(path + ": model not found (expected a Hugging Face checkpoint directory or a .gguf file)");
   }
@@ -47,8 +47,8 @@ void Checkpoint::add_tensor(const TensorView& t) {
   }
 }
 
-void Checkpoint::open_gguf(const std::string& file) {
-  gguf_ = std::make_unique<GgufFile>(file);
+void Checkpoint::open_gguf(const std::string& file, FileResidency residency) {
+  gguf_ = std::make_unique<GgufFile>(file, residency);
   for (const GgufTensor& g : gguf_->tensors()) {
     TensorView t;
     t.name = g.name;
@@ -61,7 +61,7 @@ void Checkpoint::open_gguf(const std::string& file) {
   }
 }
 
-void Checkpoint::open_huggingface(const std::string& dir) {
+void Checkpoint::open_huggingface(const std::string& dir, FileResidency residency) {
   fs::path root(dir);
   fs::path config_path = root / "config.json";
   if (!fs::exists(config_path)) throw Error(config_path.string() + ": missing config.json in the checkpoint directory");
@@ -103,7 +103,7 @@ void Checkpoint::open_huggingface(const std::string& dir) {
   for (const std::string& name : files) {
     fs::path file = root / name;
     if (!fs::exists(file)) throw Error(file.string() + ": missing safetensors shard named in " + index_path.string());
-    safetensors_.push_back(std::make_unique<SafetensorsFile>(file.string()));
+    safetensors_.push_back(std::make_unique<SafetensorsFile>(file.string(), residency));
     for (const TensorView& t : safetensors_.back()->tensors()) add_tensor(t);
   }
 

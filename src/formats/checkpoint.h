@@ -23,8 +23,10 @@ class Checkpoint {
   // Opens a directory as a Hugging Face checkpoint and a file as GGUF. A
   // directory uses model.safetensors.index.json when present, else
   // model.safetensors, else every *.safetensors file in it. Throws brasa::Error
-  // naming the path when a file is missing or invalid.
-  static std::unique_ptr<Checkpoint> open(const std::string& path);
+  // naming the path when a file is missing or invalid. `residency` says where
+  // the weight files' bytes live (see FileResidency).
+  static std::unique_ptr<Checkpoint> open(const std::string& path,
+                                          FileResidency residency = FileResidency::kMapped);
 
   Format format() const { return format_; }
   const std::string& path() const { return path_; }
@@ -44,8 +46,8 @@ class Checkpoint {
 
  private:
   Checkpoint() = default;
-  void open_huggingface(const std::string& dir);
-  void open_gguf(const std::string& file);
+  void open_huggingface(const std::string& dir, FileResidency residency);
+  void open_gguf(const std::string& file, FileResidency residency);
   void add_tensor(const TensorView& t);
 
   Format format_ = Format::HuggingFace;

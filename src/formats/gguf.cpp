@@ -201,7 +201,8 @@ int64_t GgufTensor::n_elements() const {
   return n;
 }
 
-GgufFile::GgufFile(const std::string& path) : file_(std::make_shared<MappedFile>(path)) {
+GgufFile::GgufFile(const std::string& path, FileResidency residency)
+    : file_(std::make_shared<MappedFile>(path, residency)) {
   Reader r(file_->data(), file_->size(), file_->path());
 
   // 1. Header: magic, version, counts.

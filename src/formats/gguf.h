@@ -54,7 +54,7 @@ struct GgufTensor {
 // naming the file instead of reading out of bounds. Tensor data stays in the mapping.
 class GgufFile {
  public:
-  explicit GgufFile(const std::string& path);
+  explicit GgufFile(const std::string& path, FileResidency residency = FileResidency::kMapped);
 
   const std::string& path() const { return file_->path(); }
   uint32_t version() const { return version_; }

@@ -40,7 +40,8 @@ DType parse_safetensors_dtype(const std::string& name, const std::string& contex
   return it->second;
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_shared<MappedFile>(path)) {
+SafetensorsFile::SafetensorsFile(const std::string& path, FileResidency residency)
+    : file_(std::make_shared<MappedFile>(path, residency)) {
   const size_t file_size = file_->size();
 
   // 1. Header length and JSON header.

@@ -17,7 +17,7 @@ namespace brasa {
 // brasa::Error naming the file and the tensor on any inconsistency.
 class SafetensorsFile {
  public:
-  explicit SafetensorsFile(const std::string& path);
+  explicit SafetensorsFile(const std::string& path, FileResidency residency = FileResidency::kMapped);
 
   const std::string& path() const { return file_->path(); }
   const std::vector<TensorView>& tensors() const { return tensors_; }

@@ -33,6 +33,7 @@ LlamaModel::LlamaModel(std::unique_ptr<Checkpoint> checkpoint, const ModelConfig
   info_.n_params = weights_->n_params;
   info_.n_active_params = weights_->n_active_params;
   info_.matmul_dtype = weights_->matmul_dtype;
+  info_.weight_bytes = weights_->bytes;
   info_.kv.n_global_layers = n_global;
   info_.kv.n_local_layers = n_local;
   info_.kv.n_kv_heads = config_.n_kv_heads;

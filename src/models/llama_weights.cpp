@@ -234,6 +234,30 @@ void load_hf_layer(WeightLoader& loader, const Checkpoint& checkpoint, const Mod
   }
 }
 
+// Bytes that a matrix or norm occupies as stored, with its FP8 row scales.
+int64_t stored_bytes(const Weight& w) {
+  if (w.data == nullptr) return 0;
+  return int64_t(w.bytes()) + (w.row_scale != nullptr ? w.rows * int64_t(sizeof(float)) : 0);
+}
+
+int64_t stored_bytes(const FeedForwardWeights& f) { return stored_bytes(f.gate) + stored_bytes(f.up) + stored_bytes(f.down); }
+
+WeightBytes count_weight_bytes(const ModelWeights& weights, const ModelConfig& c) {
+  WeightBytes bytes;
+  for (const LayerWeights& layer : weights.layers) {
+    const int64_t fixed = stored_bytes(layer.attn_norm) + stored_bytes(layer.q) + stored_bytes(layer.k) +
+                          stored_bytes(layer.v) + stored_bytes(layer.o) + stored_bytes(layer.ffn_norm) +
+                          stored_bytes(layer.mlp) + stored_bytes(layer.router);
+    int64_t experts = 0;
+    for (const FeedForwardWeights& expert : layer.experts) experts += stored_bytes(expert);
+    bytes.layers += fixed + experts;
+    const int64_t n = int64_t(layer.experts.size());
+    bytes.layers_active += fixed + (n > 0 ? experts * std::min<int64_t>(c.n_experts_per_tok, n) / n : 0);
+  }
+  bytes.head = stored_bytes(weights.lm_head);
+  return bytes;
+}
+
 }  // namespace
 
 std::unique_ptr<ModelWeights> load_weights(const Checkpoint& checkpoint, const ModelConfig& c) {
@@ -292,6 +316,7 @@ std::unique_ptr<ModelWeights> load_weights(const Checkpoint& checkpoint, const M
   int64_t n_moe_layers = 0;
   for (bool moe : c.moe_layer) n_moe_layers += moe ? 1 : 0;
   out->n_active_params = out->n_params - n_moe_layers * int64_t(c.n_experts - c.n_experts_per_tok) * expert_params;
+  out->bytes = count_weight_bytes(*out, c);
   return out;
 }
 

@@ -7,6 +7,7 @@
 
 #include "formats/checkpoint.h"
 #include "kernels/weight.h"
+#include "models/model.h"
 #include "models/model_config.h"
 
 namespace brasa {
@@ -44,6 +45,7 @@ struct ModelWeights {
   int64_t n_params = 0;
   int64_t n_active_params = 0;
   DType matmul_dtype = DType::F32;  // the type that stores most parameters of the layer matrices
+  WeightBytes bytes;
 
   std::vector<std::vector<uint8_t>> owned_bytes;
   std::vector<std::vector<float>> owned_scales;

@@ -10,7 +10,7 @@
 namespace brasa {
 
 std::unique_ptr<Model> load_model(const std::string& path, Backend& backend, const LoadOptions& options) {
-  std::unique_ptr<Checkpoint> checkpoint = Checkpoint::open(path);
+  std::unique_ptr<Checkpoint> checkpoint = Checkpoint::open(path, options.weights);
 
   ModelConfig config;
   if (checkpoint->format() == Checkpoint::Format::Gguf) {
@@ -24,9 +24,11 @@ std::unique_ptr<Model> load_model(const std::string& path, Backend& backend, con
   auto model = std::make_unique<LlamaModel>(std::move(checkpoint), config, backend, name);
 
   const ModelInfo& info = model->info();
-  spdlog::info("loaded {} ({}): {} layers, {} global and {} local KV layers, {:.2f} M params ({:.2f} M active)", path,
-               info.architecture, config.n_layers, info.kv.n_global_layers, info.kv.n_local_layers,
-               double(info.n_params) / 1e6, double(info.n_active_params) / 1e6);
+  spdlog::info("loaded {} ({}): {} layers, {} global and {} local KV layers, {:.2f} M params ({:.2f} M active), "
+               "weights {}",
+               path, info.architecture, config.n_layers, info.kv.n_global_layers, info.kv.n_local_layers,
+               double(info.n_params) / 1e6, double(info.n_active_params) / 1e6,
+               options.weights == FileResidency::kResident ? "read into memory" : "mapped in place (--mmap)");
   return model;
 }
 

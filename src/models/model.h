@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/mapped_file.h"
 #include "kernels/backend.h"
 #include "kernels/kv_pool.h"
 
@@ -22,6 +23,15 @@ struct KvGeometry {
   int32_t chunk_size = 0;       // attention_chunk_size; 0 when there are no local layers
 };
 
+// Weight bytes by what reads them, as stored (an FP8 matrix counts its F32 row
+// scales too). Bandwidth estimates use them, because a checkpoint that mixes
+// types reads a different share of its bytes than of its parameters.
+struct WeightBytes {
+  int64_t layers = 0;         // every layer's matrices and norms, all routed experts included
+  int64_t layers_active = 0;  // what one token reads of them: on average k of n routed experts
+  int64_t head = 0;           // the output head, read once per step for the rows that need logits
+};
+
 struct ModelInfo {
   std::string architecture;     // "llama" or "llama4"
   std::string name;             // directory or file name, for logs and /v1/models
@@ -30,6 +40,7 @@ struct ModelInfo {
   int64_t n_params = 0;         // all parameters
   int64_t n_active_params = 0;  // parameters read for one token (MoE: chosen experts only)
   DType matmul_dtype = DType::F32;  // the type that stores most parameters of the layer matrices
+  WeightBytes weight_bytes;
   KvGeometry kv;
 };
 
@@ -74,7 +85,9 @@ class Model {
 };
 
 struct LoadOptions {
-  // Reserved for future options (dtype overrides, tensor parallel rank).
+  // kResident reads the weights into memory backed by huge pages, which
+  // decodes faster; kMapped uses the files in place and starts at once.
+  FileResidency weights = FileResidency::kResident;
 };
 
 // Loads a Hugging Face checkpoint directory or a .gguf file. Throws brasa::Error

@@ -100,6 +100,22 @@ TEST(Generate, ScalarF16KvMatchesLlamaCpp) {
       << output;
 }
 
+// Weights read into huge pages (the default) and used in place (--mmap) are
+// the same bytes, so greedy text must not change.
+TEST(Generate, MmapGivesTheSameText) {
+  const std::string model = std::string(BRASA_SHARED_DIR) + "/testdata/models/stories260K.gguf";
+  const std::string command = std::string(BRASA_BINARY) + " generate --model " + model +
+                              " --prompt 'Once upon a time' -n 32 --temperature 0 --ignore-eos --threads 1";
+  auto [resident, resident_status] = run_command(command);
+  auto [mapped, mapped_status] = run_command(command + " --mmap");
+  ASSERT_EQ(resident_status, 0) << resident;
+  ASSERT_EQ(mapped_status, 0) << mapped;
+  // The text ends where the timing line starts.
+  const auto text = [](const std::string& output) { return output.substr(0, output.find("\n\nprompt:")); };
+  EXPECT_NE(resident.find("Once upon a time, there was"), std::string::npos) << resident;
+  EXPECT_EQ(text(resident), text(mapped));
+}
+
 TEST(Generate, UnknownKernelSetIsAnError) {
   const std::string model = std::string(BRASA_SHARED_DIR) + "/testdata/models/stories260K.gguf";
   auto [output, status] = run_command("(" + std::string(BRASA_BINARY) + " generate --model " + model +

@@ -7,6 +7,7 @@
 
 #include "test_work_dir.h"
 #include "core/thread_pool.h"
+#include "formats/checkpoint.h"
 #include "kernels/backend.h"
 #include "models/model.h"
 #include "models/test_checkpoint.h"
@@ -101,6 +102,38 @@ TEST(Llama4Info, KvSplitAndActiveParams) {
   TestModelPreset p = find_test_model_preset("maverick-tiny");
   int64_t expert = 3 * int64_t(p.hidden_size) * p.intermediate_size;
   EXPECT_EQ(info.n_params - info.n_active_params, 4 * (8 - 2) * expert);
+}
+
+// The per-step byte counts that `brasa bench` divides by bandwidth, checked
+// against a count over the checkpoint's own tensors. In the FP8 variant only
+// the routed experts are E4M3 with F32 row scales and the rest is BF16, so an
+// average over parameters would misstate what a token reads.
+TEST(Llama4Info, WeightBytesFollowStoredTypes) {
+  ThreadPool pool(1);
+  auto backend = make_cpu_backend(pool);
+  for (const std::string dtype : {"bf16", "fp8"}) {
+    SCOPED_TRACE(dtype);
+    const std::string dir = test_model("maverick-tiny", dtype);
+    auto model = load_model(dir, *backend, LoadOptions{FileResidency::kMapped});
+    const WeightBytes& bytes = model->info().weight_bytes;
+
+    auto checkpoint = Checkpoint::open(dir);
+    int64_t head = 0, layers = 0, experts = 0;
+    for (const auto& [name, t] : checkpoint->tensors()) {
+      const bool is_scale = name.size() > 6 && name.compare(name.size() - 6, 6, "_scale") == 0;
+      // brasa keeps FP8 row scales as F32, whatever type the file stores.
+      const int64_t stored = is_scale ? t.n_elements() * 4 : int64_t(t.bytes);
+      if (name.find("lm_head") != std::string::npos) head += stored;
+      if (name.find("layers.") == std::string::npos) continue;
+      layers += stored;
+      if (name.find(".experts.") != std::string::npos) experts += stored;
+    }
+    // maverick-tiny: 8 experts, 2 chosen per token.
+    EXPECT_GT(experts, 0);
+    EXPECT_EQ(bytes.head, head);
+    EXPECT_EQ(bytes.layers, layers);
+    EXPECT_EQ(bytes.layers_active, layers - experts * 6 / 8);
+  }
 }
 
 }  // namespace
