@@ -1,13 +1,15 @@
 #include "kernels/cpu/machine_probe.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <string>
 
+#include "core/huge_page_buffer.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/simd_kernels.h"
@@ -16,15 +18,24 @@ namespace brasa {
 
 namespace {
 
-constexpr size_t kBandwidthBytes = size_t(512) << 20;
+constexpr size_t kMinBandwidthBytes = size_t(512) << 20;
 constexpr int kRepeats = 5;
+
+// Twice the last-level cache, so that little of the buffer can stay cached
+// between repeats. The development VM reports a 480 MB L3.
+size_t bandwidth_buffer_bytes() {
+  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  const size_t twice_cache = l3 > 0 ? 2 * size_t(l3) : 0;
+  return std::max(kMinBandwidthBytes, twice_cache) / 256 * 256;
+}
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Sums 64-bit words with 4 independent chains; the compiler vectorizes it with
-// the baseline flags, which is enough to saturate memory from every core.
+// Sums 64-bit words with 4 independent chains, vectorized with the baseline
+// flags: the fallback where AVX-512 is missing. On the development VM these
+// 16-byte loads read about 20% less per second than AVX-512 loads.
 uint64_t sum_words(const uint64_t* words, size_t n) {
   uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   size_t i = 0;
@@ -38,22 +49,30 @@ uint64_t sum_words(const uint64_t* words, size_t n) {
   return s0 + s1 + s2 + s3;
 }
 
+bool has_kernel_set(const char* isa) { return find_cpu_kernels(isa) != nullptr; }
+
 double measure_read_bandwidth(ThreadPool& pool) {
-  const size_t n_words = kBandwidthBytes / sizeof(uint64_t);
-  std::unique_ptr<uint64_t[]> buffer(new uint64_t[n_words]);
+  const size_t bytes = bandwidth_buffer_bytes();
+  HugePageBuffer buffer(bytes);
+  // Parts of 256 bytes, whole for the AVX-512 loop.
+  const int64_t n_parts = int64_t(bytes / 256);
   // Each thread touches its own part first, so pages land on its NUMA node.
-  pool.parallel_for(int64_t(n_words), [&](int64_t begin, int64_t end) {
-    std::memset(buffer.get() + begin, 1, size_t(end - begin) * sizeof(uint64_t));
+  pool.parallel_for(n_parts, [&](int64_t begin, int64_t end) {
+    std::memset(buffer.data() + begin * 256, 1, size_t(end - begin) * 256);
   });
 
+  const bool wide = has_kernel_set("avx512");
   std::atomic<uint64_t> sink{0};
   double best = 0.0;
   for (int repeat = 0; repeat < kRepeats; ++repeat) {
     const auto start = std::chrono::steady_clock::now();
-    pool.parallel_for(int64_t(n_words), [&](int64_t begin, int64_t end) {
-      sink += sum_words(buffer.get() + begin, size_t(end - begin));
+    pool.parallel_for(n_parts, [&](int64_t begin, int64_t end) {
+      const uint8_t* part = buffer.data() + begin * 256;
+      const size_t part_bytes = size_t(end - begin) * 256;
+      sink += wide ? read_loop_avx512(part, part_bytes)
+                   : sum_words(reinterpret_cast<const uint64_t*>(part), part_bytes / sizeof(uint64_t));
     });
-    best = std::max(best, double(kBandwidthBytes) / seconds_since(start));
+    best = std::max(best, double(bytes) / seconds_since(start));
   }
   return sink.load() == 0 ? 0.0 : best;
 }
@@ -69,8 +88,6 @@ double measure_loop_flops(ThreadPool& pool, float (*loop)(int64_t), double flops
   }
   return best;
 }
-
-bool has_kernel_set(const char* isa) { return find_cpu_kernels(isa) != nullptr; }
 
 }  // namespace
 

@@ -36,9 +36,10 @@ struct MatmulPeak {
 MatmulPeak matmul_peak(const MachineLimits& limits, DType weight_type, int64_t n_tokens);
 
 // Runs the microbenchmarks with every thread of `pool`, in about two seconds.
-// Read bandwidth streams a 512 MiB buffer, far larger than any last-level cache;
-// the peaks use independent multiply-add chains that never touch memory. Each
-// keeps its best of several runs.
+// Read bandwidth streams a buffer of twice the last-level cache (at least 512
+// MiB) in huge pages with the widest loads the CPU has, as the decode kernels
+// stream weights; the peaks use independent multiply-add chains that never
+// touch memory. Each keeps its best of several runs.
 MachineLimits measure_machine_limits(ThreadPool& pool);
 
 }  // namespace brasa

@@ -98,6 +98,7 @@ void pack_token_tiles(const void* context, int64_t begin, int64_t end) {
 struct WeightPanel {
   const uint8_t* base = nullptr;
   size_t stride = 0;
+  const uint8_t* next = nullptr;  // the next panel's first row where base is the weight itself, else nullptr
 };
 
 __m512i f32_pair_to_bf16(__m512 first, __m512 second) { return (__m512i)_mm512_cvtne2ps_pbh(second, first); }
@@ -177,6 +178,7 @@ WeightPanel make_panel(const Weight& w, int64_t row, int n_rows, int64_t n_chunk
   if (w.dtype == DType::BF16 && n_rows == kPanelRows && w.cols % kTileCols == 0) {
     panel.base = w.row(row);
     panel.stride = w.row_stride_bytes;
+    panel.next = panel.base + kPanelRows * panel.stride;
     return panel;
   }
 
@@ -249,6 +251,14 @@ void amx_tile(const Weight& w, int64_t row, int n_rows, const void* activations,
     _tile_zero(2);
     _tile_zero(3);
     for (int64_t c = 0; c < x.n_chunks; ++c) {
+      // On the first pass a BF16 panel comes from memory, and the next panel's
+      // rows follow it there: prefetch them into L2, one line per row and
+      // chunk, as the vector decode kernels do (matmul_avx512.cpp).
+      if (j == 0 && panel.next != nullptr) {
+        for (int r = 0; r < kPanelRows; ++r) {
+          _mm_prefetch(reinterpret_cast<const char*>(panel.next) + r * panel.stride + c * 64, _MM_HINT_T1);
+        }
+      }
       _tile_loadd(4, weights_top + c * 64, panel.stride);
       _tile_loadd(5, weights_bottom + c * 64, panel.stride);
       _tile_loadd(6, b0 + c * 2 * kTileElements, 64);

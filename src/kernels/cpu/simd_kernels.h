@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/backend.h"
@@ -66,5 +67,9 @@ float amx_bf16_loop(int64_t iterations);
 // only where CPUID reports AMX-INT8.
 float amx_int8_loop(int64_t iterations);
 float fma_loop_avx2(int64_t iterations);
+
+// Reads `bytes` (a multiple of 256) from 64-byte aligned `data` with AVX-512
+// loads and returns a sum of them, so the reads cannot be dropped.
+uint64_t read_loop_avx512(const uint8_t* data, size_t bytes);
 
 }  // namespace brasa
