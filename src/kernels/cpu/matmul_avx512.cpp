@@ -29,7 +29,7 @@ float load_f16_scalar(const uint8_t* p) {
 }
 
 // Each Decode names the bytes a row spends on 16 columns and how many columns
-// one 64-byte line of the row holds (rounded down to a multiple of 16), which
+// one 64-byte line of the row contains (rounded down to a multiple of 16), which
 // set where and how often the tile prefetches.
 struct DecodeF32 {
   static constexpr int64_t kBytesPer16 = 64;

@@ -88,8 +88,8 @@ void tile_kernel(const Weight& w, int64_t row, const PermutedActivations& x, int
     }
   }
 
-  // The next tile's rows follow these in memory: prefetch them into L2, one
-  // line per row for each chunk read, as matmul_avx512.cpp does and for the same reason.
+  // The next tile's rows follow these in memory, so they are prefetched into
+  // L2, one line per row for each chunk read, as in matmul_avx512.cpp.
   const int64_t next_tile = R * w.row_stride_bytes;
 
   for (int64_t c = 0; c < cols; c += kChunk) {

@@ -74,8 +74,8 @@ void tile_kernel(const Weight& w, int64_t row, int n_rows, const BlockQuantizedA
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
 
-  // The next tile's rows follow these in memory: prefetch them into L2 as
-  // matmul_avx512.cpp does. Two blocks of a row (68 bytes) are about one line.
+  // The next tile's rows follow these in memory, so they are prefetched into
+  // L2 as in matmul_avx512.cpp. Two blocks of a row (68 bytes) are about one line.
   const char* next_tile = reinterpret_cast<const char*>(first_row) + kTileRows * w.row_stride_bytes;
 
   const __m512i flip = _mm512_set1_epi8(char(0x80));
