@@ -124,13 +124,11 @@ WeightPanel prepare_weight_panel(const Weight& w, int64_t row, int n_rows, int64
   const __m512i row_offsets = _mm512_load_si512(offsets);
   // This gather is the first touch of the panel's rows, which come from
   // memory at decode sizes. The next panel's rows follow them there, so they
-  // are prefetched into L2, about one line per row for every two blocks (68
-  // bytes), as in the vector kernel (matmul_q8_0_avx512.cpp).
+  // are prefetched into L2, one prefetch per row and block, as in the vector
+  // kernel (matmul_q8_0_avx512.cpp).
   const char* next_panel = reinterpret_cast<const char*>(w.row(row)) + kTileRows * w.row_stride_bytes;
   for (int64_t b = 0; b < n_blocks; ++b) {
-    if (b % 2 == 0) {
-      for (int r = 0; r < kTileRows; ++r) _mm_prefetch(next_panel + r * w.row_stride_bytes + b * kBlockBytes, _MM_HINT_T1);
-    }
+    for (int r = 0; r < kTileRows; ++r) _mm_prefetch(next_panel + r * w.row_stride_bytes + b * kBlockBytes, _MM_HINT_T1);
     _mm512_store_ps(scale + b * kTileRows, avx512::q8_0_block_scales(rows, row_offsets, b));
   }
   return WeightPanel{rows + 2, w.row_stride_bytes, scale};

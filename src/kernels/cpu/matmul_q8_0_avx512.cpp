@@ -75,14 +75,14 @@ void tile_kernel(const Weight& w, int64_t row, int n_rows, const BlockQuantizedA
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
 
   // The next tile's rows follow these in memory, so they are prefetched into
-  // L2 as in matmul_avx512.cpp. Two blocks of a row (68 bytes) are about one line.
+  // L2 as in matmul_avx512.cpp, one prefetch per row and block. Every other
+  // block would be about one per line, but 68 bytes skip a line now and then,
+  // and the 202,048 x 1024 head of bench-moe streamed about 6% slower so.
   const char* next_tile = reinterpret_cast<const char*>(first_row) + kTileRows * w.row_stride_bytes;
 
   const __m512i flip = _mm512_set1_epi8(char(0x80));
   for (int64_t b = 0; b < x.n_blocks; ++b) {
-    if (b % 2 == 0) {
-      for (int r = 0; r < kTileRows; ++r) _mm_prefetch(next_tile + r * w.row_stride_bytes + b * kBlockBytes, _MM_HINT_T1);
-    }
+    for (int r = 0; r < kTileRows; ++r) _mm_prefetch(next_tile + r * w.row_stride_bytes + b * kBlockBytes, _MM_HINT_T1);
     __m512i weights[8];
     for (int i = 0; i < 8; ++i) {
       const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(slots[2 * i] + b * kBlockBytes + 2));
