@@ -247,10 +247,10 @@ void BM_DecodeFromMemory(benchmark::State& state) {
       benchmark::Counter(double(one.size()) * double(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_DecodeFromMemory)
-    ->ArgsProduct({{0, 1, 2}, {1, 2, 4, 8}, {4096}, {4096}})
+    ->ArgsProduct({{0, 1, 2}, {1, 2, 4, 8, 32}, {4096}, {4096}})
     // bench-moe's shapes: a 1024 x 1024 projection and its output head.
     ->ArgsProduct({{0, 1, 2}, {1}, {1024}, {1024}})
-    ->ArgsProduct({{0, 1, 2}, {1}, {202048}, {1024}})
+    ->ArgsProduct({{0, 1, 2}, {1, 8, 32}, {202048}, {1024}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
