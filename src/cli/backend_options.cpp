@@ -16,7 +16,7 @@ void add_load_options(CLI::App& command, LoadOptions& options) {
   command.add_flag_callback(
       "--mmap", [&options] { options.weights = FileResidency::kMapped; },
       "Use the weight files in place through a memory mapping: starts at once and shares the page cache, "
-      "but decodes about 10% slower than the default, which reads the weights into huge pages");
+      "but decodes slower than the default, which reads the weights into memory backed by huge pages");
 }
 
 std::unique_ptr<Backend> make_backend(ThreadPool& pool, const std::string& kernels) {

@@ -12,7 +12,7 @@ namespace brasa {
 class HugePageBuffer {
  public:
   HugePageBuffer() = default;
-  // Throws brasa::Error when the memory cannot be had.
+  // Throws brasa::Error when mmap cannot allocate the memory.
   explicit HugePageBuffer(size_t bytes);
   ~HugePageBuffer();
   HugePageBuffer(HugePageBuffer&& other) noexcept;

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <string>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -20,7 +22,18 @@ namespace {
 
 constexpr size_t kReadChunk = size_t(64) << 20;
 
-size_t free_memory_bytes() {
+// MemAvailable from /proc/meminfo: free memory plus the page cache and other
+// memory the kernel can reclaim. Free pages alone would exclude the page
+// cache, which right after a checkpoint was copied or downloaded contains
+// that checkpoint. Elsewhere it falls back to the free pages.
+size_t available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  size_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
   const long pages = sysconf(_SC_AVPHYS_PAGES);
   const long page_size = sysconf(_SC_PAGESIZE);
   return pages > 0 && page_size > 0 ? size_t(pages) * size_t(page_size) : 0;
@@ -43,12 +56,14 @@ MappedFile::MappedFile(const std::string& path, FileResidency residency) : path_
   }
   size_ = size_t(st.st_size);
 
-  // Free memory excludes the page cache, so a file that is already cached may
-  // be refused here although reading it would succeed: the safe side.
-  if (residency == FileResidency::kResident && size_ > free_memory_bytes()) {
-    spdlog::warn("{}: {:.0f} MB do not fit in the {:.0f} MB of free memory; using the file mapped in place", path,
-                 double(size_) / 1e6, double(free_memory_bytes()) / 1e6);
-    residency = FileResidency::kMapped;
+  if (residency == FileResidency::kResident) {
+    const size_t available = available_memory_bytes();
+    if (size_ > available) {
+      spdlog::warn("{}: {:.0f} MB do not fit in the {:.0f} MB of available memory, so the file is mapped in place "
+                   "as with --mmap",
+                   path, double(size_) / 1e6, double(available) / 1e6);
+      residency = FileResidency::kMapped;
+    }
   }
   residency_ = residency;
 
@@ -80,7 +95,7 @@ void MappedFile::read_resident(int fd) {
     done += size_t(n);
   }
 
-  // Weights are never written; a stray write should fault as with the mapping.
+  // Weights are never written, so a stray write should fault, as in the mapping.
   buffer.protect_read_only();
   resident_ = std::move(buffer);
   data_ = resident_.data();

@@ -86,7 +86,7 @@ class Model {
 
 struct LoadOptions {
   // kResident reads the weights into memory backed by huge pages, which
-  // decodes faster; kMapped uses the files in place and starts at once.
+  // decodes faster. kMapped uses the files in place and starts at once.
   FileResidency weights = FileResidency::kResident;
 };
 

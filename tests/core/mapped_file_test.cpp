@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
@@ -13,8 +14,7 @@
 namespace brasa {
 namespace {
 
-// Random bytes, one huge page and a little more, so the resident copy spans a
-// partial last page.
+// Writes `size` random bytes to a file in this test process's scratch folder.
 std::string write_random_file(const std::string& name, size_t size, std::vector<uint8_t>& bytes) {
   std::mt19937 rng(7);
   bytes.resize(size);
@@ -25,6 +25,7 @@ std::string write_random_file(const std::string& name, size_t size, std::vector<
 }
 
 TEST(MappedFile, ResidentAndMappedHoldTheSameBytes) {
+  // One huge page and a little more, so the resident copy ends in a partial page.
   std::vector<uint8_t> bytes;
   const std::string path = write_random_file("mapped-file-bytes.bin", (size_t(2) << 20) + 4099, bytes);
 
@@ -65,6 +66,32 @@ TEST(MappedFile, ErrorsNameThePath) {
       EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
     }
   }
+}
+
+// A sparse file larger than the memory the kernel reports as available costs
+// no disk, and reading it into memory must give way to mapping it.
+TEST(MappedFile, ResidentFallsBackWhenMemoryIsShort) {
+  size_t available_kib = 0;
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key, unit;
+  size_t kib = 0;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "MemAvailable:") available_kib = kib;
+  }
+  ASSERT_GT(available_kib, 0u) << "no MemAvailable in /proc/meminfo";
+
+  const std::string path = test::work_dir() + "/mapped-file-sparse.bin";
+  const size_t size = available_kib * 1024 + (size_t(1) << 30);
+  {
+    std::ofstream file(path, std::ios::binary);
+    file.seekp(std::streamoff(size - 1));
+    file.put('x');
+  }
+  const MappedFile file(path, FileResidency::kResident);
+  EXPECT_EQ(file.residency(), FileResidency::kMapped);
+  ASSERT_EQ(file.size(), size);
+  EXPECT_EQ(file.data()[size - 1], 'x');
+  std::filesystem::remove(path);
 }
 
 // Weights are read-only in both modes: a stray write must fault, not change
