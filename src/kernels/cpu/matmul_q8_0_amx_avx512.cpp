@@ -136,6 +136,8 @@ WeightPanel prepare_weight_panel(const Weight& w, int64_t row, int n_rows, int64
 
 // Adds one block's C tile (weight rows x tokens, int32) into acc[r], which
 // contains weight row r for the 16 tokens.
+// TODO: at decode batches these steps bound the product: bench-moe's 202,048
+// x 1024 head takes 22 ms at 32 tokens on two threads, against 7.4 ms to read it.
 // Inlined and unrolled, so that acc stays in 16 registers.
 __attribute__((always_inline)) inline void scale_block(const int32_t* c, const float* weight_scales,
                                                        const float* token_scales, __m512 acc[kTileRows]) {
