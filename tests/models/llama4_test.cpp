@@ -23,6 +23,11 @@ std::string test_model(const std::string& preset, const std::string& dtype) {
     options.preset = preset;
     options.dtype = dtype;
     options.out_dir = dir;
+    // The compiled-in paths, so the binary passes outside ctest too, where
+    // neither the working directory nor BRASA_SHARED_DIR points at the data.
+    options.tokenizer_path = std::string(BRASA_SHARED_DIR) + "/testdata/llama-models/llama4/tokenizer.model";
+    options.chat_template_path =
+        std::string(BRASA_SHARED_DIR) + "/testdata/templates/vllm/tool_chat_template_llama4_pythonic.jinja";
     write_test_model(options);
   }
   return dir;
