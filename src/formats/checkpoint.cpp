@@ -40,6 +40,14 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string& path, FileReside
   return checkpoint;
 }
 
+FileResidency Checkpoint::residency() const {
+  if (gguf_ != nullptr) return gguf_->mapping()->residency();
+  for (const auto& file : safetensors_) {
+    if (file->residency() == FileResidency::kMapped) return FileResidency::kMapped;
+  }
+  return FileResidency::kResident;
+}
+
 void Checkpoint::add_tensor(const TensorView& t) {
   auto [it, inserted] = tensors_.emplace(t.name, t);
   if (!inserted) {

@@ -44,6 +44,10 @@ class Checkpoint {
   // GGUF only: the file with its key/values; nullptr for Hugging Face.
   const GgufFile* gguf() const { return gguf_.get(); }
 
+  // kResident when every weight file was read into memory. kMapped when any
+  // was mapped in place, by request or because memory was short.
+  FileResidency residency() const;
+
  private:
   Checkpoint() = default;
   void open_huggingface(const std::string& dir, FileResidency residency);

@@ -20,6 +20,7 @@ class SafetensorsFile {
   explicit SafetensorsFile(const std::string& path, FileResidency residency = FileResidency::kMapped);
 
   const std::string& path() const { return file_->path(); }
+  FileResidency residency() const { return file_->residency(); }
   const std::vector<TensorView>& tensors() const { return tensors_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 

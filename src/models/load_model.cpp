@@ -11,6 +11,7 @@ namespace brasa {
 
 std::unique_ptr<Model> load_model(const std::string& path, Backend& backend, const LoadOptions& options) {
   std::unique_ptr<Checkpoint> checkpoint = Checkpoint::open(path, options.weights);
+  const FileResidency residency = checkpoint->residency();
 
   ModelConfig config;
   if (checkpoint->format() == Checkpoint::Format::Gguf) {
@@ -28,7 +29,7 @@ std::unique_ptr<Model> load_model(const std::string& path, Backend& backend, con
                "weights {}",
                path, info.architecture, config.n_layers, info.kv.n_global_layers, info.kv.n_local_layers,
                double(info.n_params) / 1e6, double(info.n_active_params) / 1e6,
-               options.weights == FileResidency::kResident ? "read into memory" : "mapped in place (--mmap)");
+               residency == FileResidency::kResident ? "read into memory" : "mapped in place");
   return model;
 }
 

@@ -119,6 +119,14 @@ TEST(Checkpoint, ReadsShardedDirectory) {
   EXPECT_EQ(checkpoint->format(), Checkpoint::Format::HuggingFace);
   EXPECT_EQ(checkpoint->config()["model_type"], "llama");
   EXPECT_EQ(checkpoint->tensors().size(), 2u);
+  EXPECT_EQ(checkpoint->residency(), FileResidency::kMapped);
+
+  // Read into memory, every shard reports so and holds the same values.
+  auto resident = Checkpoint::open(dir, FileResidency::kResident);
+  EXPECT_EQ(resident->residency(), FileResidency::kResident);
+  float y = 0.0f;
+  std::memcpy(&y, resident->get("y").data, sizeof(y));
+  EXPECT_EQ(y, 3.0f);
   EXPECT_EQ(checkpoint->get("y").shape, (std::vector<int64_t>{1}));
   EXPECT_THROW(checkpoint->get("z"), Error);
 
@@ -132,6 +140,8 @@ TEST(Checkpoint, ReadsGgufFile) {
   auto checkpoint = Checkpoint::open(std::string(BRASA_SHARED_DIR) + "/testdata/models/stories260K.gguf");
   EXPECT_EQ(checkpoint->format(), Checkpoint::Format::Gguf);
   ASSERT_NE(checkpoint->gguf(), nullptr);
+  EXPECT_EQ(checkpoint->residency(), FileResidency::kMapped);
+  EXPECT_EQ(Checkpoint::open(checkpoint->path(), FileResidency::kResident)->residency(), FileResidency::kResident);
   EXPECT_EQ(checkpoint->get("output.weight").shape, (std::vector<int64_t>{512, 64}));
 }
 
