@@ -23,7 +23,7 @@ class Checkpoint {
   // Opens a directory as a Hugging Face checkpoint and a file as GGUF. A
   // directory uses model.safetensors.index.json when present, else
   // model.safetensors, else every *.safetensors file in it. Throws brasa::Error
-  // naming the path when a file is missing or invalid. `residency` says where
+  // naming the path when a file is missing or invalid. `residency` sets where
   // the weight files' bytes live (see FileResidency).
   static std::unique_ptr<Checkpoint> open(const std::string& path,
                                           FileResidency residency = FileResidency::kMapped);

@@ -121,7 +121,7 @@ TEST(Checkpoint, ReadsShardedDirectory) {
   EXPECT_EQ(checkpoint->tensors().size(), 2u);
   EXPECT_EQ(checkpoint->residency(), FileResidency::kMapped);
 
-  // Read into memory, every shard reports so and holds the same values.
+  // Read into memory, every shard reports so and contains the same values.
   auto resident = Checkpoint::open(dir, FileResidency::kResident);
   EXPECT_EQ(resident->residency(), FileResidency::kResident);
   float y = 0.0f;
