@@ -3,8 +3,6 @@
 // 2 per multiply-add. Run: build/bench/kernels_bench --benchmark_filter=Matmul
 #include <benchmark/benchmark.h>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -17,6 +15,7 @@
 #include "core/thread_pool.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/fp8_amx_decode.h"
+#include "kernels/cpu/machine_probe.h"
 #include "kernels/cpu/simd_kernels.h"
 #include "kernels/kv_pool.h"
 #include "kernels/weight.h"
@@ -213,10 +212,6 @@ BENCHMARK(BM_DecodeFp8VsBf16)
 // copies, which together take at least twice the last-level cache, as a
 // model's layers do when decoding. Paths: 0 BF16, 1 FP8, 2 Q8_0, each through
 // the best kernel set. Args: path, n_tokens, rows, cols.
-size_t beyond_cache_bytes() {
-  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
-  return std::max<size_t>(size_t(256) << 20, 2 * size_t(std::max(0L, l3)));
-}
 
 void BM_DecodeFromMemory(benchmark::State& state) {
   const DType types[] = {DType::BF16, DType::F8_E4M3, DType::Q8_0};
@@ -224,11 +219,13 @@ void BM_DecodeFromMemory(benchmark::State& state) {
   const int64_t n_tokens = state.range(1);
   const int64_t rows = state.range(2);
   const int64_t cols = state.range(3);
-  const auto one = random_weight_bytes(dtype, rows, cols);
-  const size_t copies = (beyond_cache_bytes() + one.size() - 1) / one.size();
+  const auto weight_bytes = random_weight_bytes(dtype, rows, cols);
+  const size_t copies = (bytes_beyond_last_level_cache() + weight_bytes.size() - 1) / weight_bytes.size();
   // In huge pages, as `brasa` keeps loaded weights.
-  HugePageBuffer all(one.size() * copies);
-  for (size_t c = 0; c < copies; ++c) std::copy(one.begin(), one.end(), all.data() + c * one.size());
+  HugePageBuffer all(weight_bytes.size() * copies);
+  for (size_t c = 0; c < copies; ++c) {
+    std::copy(weight_bytes.begin(), weight_bytes.end(), all.data() + c * weight_bytes.size());
+  }
   const std::vector<float> row_scale(size_t(rows), 0.01f);
   const float* scale = dtype == DType::F8_E4M3 ? row_scale.data() : nullptr;
   std::vector<float> x(size_t(n_tokens * cols), 0.5f);
@@ -236,7 +233,7 @@ void BM_DecodeFromMemory(benchmark::State& state) {
 
   size_t next = 0;
   for (auto _ : state) {
-    const Weight w = make_weight(dtype, rows, cols, all.data() + next * one.size(), scale);
+    const Weight w = make_weight(dtype, rows, cols, all.data() + next * weight_bytes.size(), scale);
     best_cpu_kernels().matmul(w, x.data(), n_tokens, y.data(), bench_pool());
     benchmark::DoNotOptimize(y.data());
     next = (next + 1) % copies;
@@ -244,7 +241,7 @@ void BM_DecodeFromMemory(benchmark::State& state) {
   state.SetLabel(std::string(best_cpu_kernels().isa) + " " + dtype_name(dtype) + ", " + std::to_string(copies) +
                  " copies");
   state.counters["bytes_per_second"] =
-      benchmark::Counter(double(one.size()) * double(state.iterations()), benchmark::Counter::kIsRate);
+      benchmark::Counter(double(weight_bytes.size()) * double(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_DecodeFromMemory)
     ->ArgsProduct({{0, 1, 2}, {1, 2, 4, 8, 32}, {4096}, {4096}})

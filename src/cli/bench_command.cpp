@@ -203,8 +203,8 @@ BenchResult run_prefill(Model& model, int32_t length, const WorkModel& work, con
   return result;
 }
 
-BenchResult run_decode(Model& model, int32_t batch, const BenchOptions& options, const WorkModel& work,
-                       const MachineLimits& limits, std::mt19937& rng) {
+BenchResult run_decode(Model& model, int32_t batch, const BenchOptions& options, const MachineLimits& limits,
+                       std::mt19937& rng) {
   const ModelInfo& info = model.info();
   const int32_t context = options.decode_context;
   BenchKv kv(info.kv, batch, context + options.decode_steps + 1);
@@ -333,7 +333,7 @@ void run_bench(const BenchOptions& options) {
   for (int32_t batch : options.batch_sizes) {
     if (batch < 1) throw Error("bench: invalid batch size " + std::to_string(batch) + "; expected at least 1");
     if (!options.json) std::fprintf(stderr, "decode at batch %d...\n", batch);
-    results.push_back(run_decode(*model, batch, options, work, limits, rng));
+    results.push_back(run_decode(*model, batch, options, limits, rng));
   }
 
   if (options.json) {

@@ -28,7 +28,8 @@ HugePageBuffer::HugePageBuffer(size_t bytes) {
   const size_t padded = size + kHugePage;
   void* p = ::mmap(nullptr, padded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
-    throw Error("cannot allocate " + std::to_string(bytes) + " bytes: " + std::strerror(errno));
+    const int saved = errno;
+    throw Error("cannot allocate " + std::to_string(bytes) + " bytes: " + std::strerror(saved));
   }
   const auto start = reinterpret_cast<uintptr_t>(p);
   const uintptr_t aligned = round_up(start, kHugePage);

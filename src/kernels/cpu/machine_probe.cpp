@@ -21,14 +21,6 @@ namespace {
 constexpr size_t kMinBandwidthBytes = size_t(512) << 20;
 constexpr int kRepeats = 5;
 
-// Twice the last-level cache, so that little of the buffer can stay cached
-// between repeats. The development VM reports a 480 MB L3.
-size_t bandwidth_buffer_bytes() {
-  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
-  const size_t twice_cache = l3 > 0 ? 2 * size_t(l3) : 0;
-  return std::max(kMinBandwidthBytes, twice_cache) / 256 * 256;
-}
-
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -52,7 +44,7 @@ uint64_t sum_words(const uint64_t* words, size_t n) {
 bool has_kernel_set(const char* isa) { return find_cpu_kernels(isa) != nullptr; }
 
 double measure_read_bandwidth(ThreadPool& pool) {
-  const size_t bytes = bandwidth_buffer_bytes();
+  const size_t bytes = bytes_beyond_last_level_cache();
   HugePageBuffer buffer(bytes);
   // Parts of 256 bytes, whole for the AVX-512 loop.
   const int64_t n_parts = int64_t(bytes / 256);
@@ -90,6 +82,12 @@ double measure_loop_flops(ThreadPool& pool, float (*loop)(int64_t), double flops
 }
 
 }  // namespace
+
+size_t bytes_beyond_last_level_cache() {
+  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  const size_t twice_cache = l3 > 0 ? 2 * size_t(l3) : 0;
+  return std::max(kMinBandwidthBytes, twice_cache) / 256 * 256;
+}
 
 MatmulPeak matmul_peak(const MachineLimits& limits, DType weight_type, int64_t n_tokens) {
   const std::string isa = limits.isa;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "core/dtype.h"
@@ -35,11 +36,16 @@ struct MatmulPeak {
 };
 MatmulPeak matmul_peak(const MachineLimits& limits, DType weight_type, int64_t n_tokens);
 
+// A size of memory that little of can stay cached between two passes: twice the
+// last-level cache (480 MB on the development VM) and at least 512 MiB, in
+// whole multiples of 256 bytes.
+size_t bytes_beyond_last_level_cache();
+
 // Runs the microbenchmarks with every thread of `pool`, in about two seconds.
-// Read bandwidth streams a buffer of twice the last-level cache (at least 512
-// MiB) in huge pages with the widest loads the CPU has, as the decode kernels
-// stream weights; the peaks use independent multiply-add chains that never
-// touch memory. Each keeps its best of several runs.
+// Read bandwidth streams bytes_beyond_last_level_cache() in huge pages with the
+// widest loads the CPU has, as the decode kernels stream weights. The peaks use
+// independent multiply-add chains that never touch memory. Each keeps its best
+// of several runs.
 MachineLimits measure_machine_limits(ThreadPool& pool);
 
 }  // namespace brasa
