@@ -15,6 +15,10 @@ namespace brasa {
 
 namespace {
 
+// Logits memory kept from one step to the next: decode at batch 256 with a
+// 202,048-token vocabulary fits, and a longer prompt's scored rows do not.
+constexpr size_t kKeptLogitsBytes = size_t(256) << 20;
+
 size_t block_bytes(int32_t n_layers, const KvGeometry& kv, int32_t block_size, DType kv_dtype) {
   return size_t(n_layers) * 2 * size_t(kv.n_kv_heads) * size_t(kv.head_dim) * size_t(block_size) *
          kv_element_bytes(kv_dtype);
@@ -276,7 +280,7 @@ void EngineCore::run_step(const SchedulerOutput& plan) {
   KvPools pools;
   pools.global = &global_storage_.pool();
   pools.local = kv_.has_local() ? &local_storage_.pool() : nullptr;
-  StepOutput out;
+  StepOutput& out = step_output_;
   std::string error;
   try {
     model_.forward(batch, pools, out);
@@ -298,6 +302,9 @@ void EngineCore::run_step(const SchedulerOutput& plan) {
 
   std::vector<Sequence*> finished;
   for (size_t i = 0; i < plan.scheduled.size(); ++i) process_sequence(plan.scheduled[i], out, i, finished);
+  // A step that scored a long prompt can need gigabytes of logits; decode
+  // steps need far less, so that memory goes back instead of staying held.
+  if (out.logits.capacity() * sizeof(float) > kKeptLogitsBytes) out.logits = std::vector<float>();
   for (Sequence* seq : finished) scheduler_.finish(seq);
 }
 

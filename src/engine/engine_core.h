@@ -81,6 +81,10 @@ class EngineCore {
   KvCacheManager kv_;
   Scheduler scheduler_;
   bool debug_kv_ = false;
+  // Reused from step to step, so that a decode step does not allocate and
+  // fault in its logits again (26 MB at batch 32 with a 202,048-token
+  // vocabulary). run_step frees it after a step that needed far more.
+  StepOutput step_output_;
 
   // Guarded by mutex_: work queued by other threads for the next step.
   mutable std::mutex mutex_;

@@ -106,10 +106,15 @@ void LlamaModel::prepare_step(std::span<const SequenceStep> batch, const KvPools
 }
 
 void LlamaModel::forward(std::span<const SequenceStep> batch, const KvPools& kv, StepOutput& out) {
-  out.logits.clear();
+  // The logits keep their size from the last step: compute_logits resizes
+  // them, and clearing them first would make that resize zero every value
+  // again, 26 MB a step at decode batch 32 with a 202,048-token vocabulary.
   out.first_row.clear();
   out.vocab_size = config_.vocab_size;
-  if (batch.empty()) return;
+  if (batch.empty()) {
+    out.logits.clear();
+    return;
+  }
 
   prepare_step(batch, kv);
   const size_t hidden = size_t(config_.hidden_size);
