@@ -46,12 +46,15 @@ struct BenchResult {
   int32_t batch = 1;
   double seconds = 0.0;     // one prefill, or one decode step
   double tokens_per_second = 0.0;
-  std::string bound;        // "compute" or "memory"
-  double limit_seconds = 0.0;  // the time the bound allows
-  // Compute-bound phases only: the peak path that set limit_seconds, and the
-  // time at the F32 FMA peak, so a faster path cannot hide a low F32 fraction.
+  // The step's multiply-adds at the peak of the path its matmuls take, and its
+  // bytes at the read bandwidth. The larger sets the bound.
+  Roofline roofline;
   const char* peak_path = "";
-  double fma_limit_seconds = 0.0;
+  // The multiply-adds at the F32 FMA peak, so a faster path cannot hide a low
+  // F32 fraction.
+  double fma_seconds = 0.0;
+
+  const char* bound() const { return roofline.compute_bound() ? "compute" : "memory"; }
 };
 
 // Bytes of the checkpoint's weight files: the .gguf file, or every
@@ -175,6 +178,29 @@ double kv_bytes_read(const KvGeometry& kv, int32_t context) {
   return per_position_layer * (double(kv.n_global_layers) * context + double(kv.n_local_layers) * local_context);
 }
 
+// KV bytes that n_tokens new tokens write, over every layer.
+double kv_bytes_written(const KvGeometry& kv, int64_t n_tokens) {
+  const double per_position_layer = 2.0 * kv.n_kv_heads * kv.head_dim * sizeof(float);
+  return per_position_layer * double(kv.n_global_layers + kv.n_local_layers) * double(n_tokens);
+}
+
+// Weight bytes that a step of n_tokens tokens reads: the layer weights with
+// each token's share of the routed experts, up to all of them, as when the
+// tokens choose different experts, and the output head once.
+// NOTE: an estimate. A dense model reads all its layer weights at any count.
+double step_weight_bytes(const WeightBytes& weights, int64_t n_tokens) {
+  const double layers = std::min(double(weights.layers), double(weights.layers_active) * double(n_tokens));
+  return layers + double(weights.head);
+}
+
+// 2 FLOPs per multiply-add: the weight matmuls for every token, the output
+// head for each row of logits, and q.k plus the weighted sum of v for each
+// position read.
+double step_flops(const WorkModel& work, int64_t n_tokens, int64_t logits_rows, double attended) {
+  return 2.0 * work.matmul_params * double(n_tokens) + 2.0 * work.head_params * double(logits_rows) +
+         4.0 * work.n_heads * work.head_dim * attended;
+}
+
 BenchResult run_prefill(Model& model, int32_t length, const WorkModel& work, const MachineLimits& limits,
                         std::mt19937& rng) {
   const ModelInfo& info = model.info();
@@ -191,20 +217,19 @@ BenchResult run_prefill(Model& model, int32_t length, const WorkModel& work, con
   result.seconds = seconds_since(start);
   result.tokens_per_second = length / result.seconds;
 
-  // 2 FLOPs per multiply-add: the weight matmuls for every token, the output
-  // head for the last one, and q.k plus the weighted sum of v per position read.
-  result.bound = "compute";
-  const double flops = 2.0 * work.matmul_params * length + 2.0 * work.head_params +
-                       4.0 * work.n_heads * work.head_dim * attended_positions(work, 0, length);
+  // Only the last token needs logits. Its KV is written once, and the prompt's
+  // own KV that attention reads back is small enough to stay in cache.
+  const double flops = step_flops(work, length, 1, attended_positions(work, 0, length));
+  const double bytes = step_weight_bytes(info.weight_bytes, length) + kv_bytes_written(info.kv, length);
   const MatmulPeak peak = matmul_peak(limits, work.weight_type, length);
   result.peak_path = peak.path;
-  result.limit_seconds = peak.flops > 0 ? flops / peak.flops : 0.0;
-  result.fma_limit_seconds = limits.peak_flops > 0 ? flops / limits.peak_flops : 0.0;
+  result.roofline = roofline(flops, peak.flops, bytes, limits.read_bytes_per_second);
+  result.fma_seconds = limits.peak_flops > 0 ? flops / limits.peak_flops : 0.0;
   return result;
 }
 
-BenchResult run_decode(Model& model, int32_t batch, const BenchOptions& options, const MachineLimits& limits,
-                       std::mt19937& rng) {
+BenchResult run_decode(Model& model, int32_t batch, const BenchOptions& options, const WorkModel& work,
+                       const MachineLimits& limits, std::mt19937& rng) {
   const ModelInfo& info = model.info();
   const int32_t context = options.decode_context;
   BenchKv kv(info.kv, batch, context + options.decode_steps + 1);
@@ -229,18 +254,16 @@ BenchResult run_decode(Model& model, int32_t batch, const BenchOptions& options,
   result.seconds = seconds_since(start) / options.decode_steps;
   result.tokens_per_second = batch / result.seconds;
 
-  // NOTE: an estimate. Each token reads the layer weights with its share of
-  // the routed experts, each in its stored type, and a batch reads at most all
-  // of them, as when MoE tokens choose different experts. A dense model reads
-  // all its layer weights at any batch. The output head is read once.
-  result.bound = "memory";
-  const WeightBytes& weights = info.weight_bytes;
-  const double layer_bytes = std::min(double(weights.layers), double(weights.layers_active) * batch);
-  const double step_bytes =
-      layer_bytes + double(weights.head) + batch * kv_bytes_read(info.kv, context + options.decode_steps / 2);
+  // Every sequence attends to its whole context and needs logits.
+  const int32_t mid_context = context + options.decode_steps / 2;
+  const double flops = step_flops(work, batch, batch, double(batch) * attended_positions(work, mid_context, 1));
+  const double bytes = step_weight_bytes(info.weight_bytes, batch) + batch * kv_bytes_read(info.kv, mid_context);
+  const MatmulPeak peak = matmul_peak(limits, work.weight_type, batch);
+  result.peak_path = peak.path;
   // NOTE: the bandwidth is measured past the last-level cache, so a model whose
   // weights fit in that cache can decode faster than this limit (above 100%).
-  result.limit_seconds = step_bytes / limits.read_bytes_per_second;
+  result.roofline = roofline(flops, peak.flops, bytes, limits.read_bytes_per_second);
+  result.fma_seconds = limits.peak_flops > 0 ? flops / limits.peak_flops : 0.0;
   return result;
 }
 
@@ -253,15 +276,18 @@ void print_table(const std::string& model_name, double weight_bytes, const Model
               limits.peak_ops_amx_int8 / 1e9);
   std::printf("model: %s, %.3f B params (%.3f B active), weight files %.2f GB\n\n", model_name.c_str(),
               double(info.n_params) / 1e9, double(info.n_active_params) / 1e9, weight_bytes / 1e9);
-  std::printf("%-8s %8s %6s %12s %12s %8s %9s %9s %13s\n", "phase", "tokens", "batch", "tokens/s", "ms/step",
-              "bound", "peak path", "of limit", "of f32 peak");
+  std::printf("%-8s %6s %6s %10s %9s %8s %9s %9s %8s %8s %9s\n", "phase", "tokens", "batch", "tokens/s", "ms/step",
+              "bound", "of limit", "peak path", "of peak", "ceiling", "of f32");
   for (const BenchResult& r : results) {
-    const double fraction = r.limit_seconds / r.seconds;
-    std::printf("%-8s %8d %6d %12.2f %12.2f %8s %9s %8.1f%%", r.phase.c_str(), r.tokens, r.batch,
-                r.tokens_per_second, r.seconds * 1e3, r.bound.c_str(), r.peak_path, 100.0 * fraction);
-    if (r.fma_limit_seconds > 0) std::printf(" %12.1f%%", 100.0 * r.fma_limit_seconds / r.seconds);
-    std::printf("\n");
+    const Roofline& roof = r.roofline;
+    std::printf("%-8s %6d %6d %10.2f %9.2f %8s %8.1f%% %9s %7.1f%% %7.1f%% %8.1f%%\n", r.phase.c_str(), r.tokens,
+                r.batch, r.tokens_per_second, r.seconds * 1e3, r.bound(), 100.0 * roof.limit_seconds() / r.seconds,
+                r.peak_path, 100.0 * roof.compute_seconds / r.seconds, 100.0 * roof.peak_ceiling(),
+                100.0 * r.fma_seconds / r.seconds);
   }
+  std::printf("\nof limit: the roofline time (the larger of the multiply-adds at the peak path and the bytes at the\n"
+              "read bandwidth) over the measured time. of peak: the multiply-adds at the peak path over the measured\n"
+              "time. ceiling: the largest \"of peak\" that the bytes allow. of f32: as \"of peak\", at the F32 FMA peak.\n");
 }
 
 void print_json(const std::string& model_name, double weight_bytes, const ModelInfo& info,
@@ -280,16 +306,21 @@ void print_json(const std::string& model_name, double weight_bytes, const ModelI
                   {"weight_file_bytes", weight_bytes}};
   out["results"] = nlohmann::json::array();
   for (const BenchResult& r : results) {
+    const Roofline& roof = r.roofline;
     out["results"].push_back({{"phase", r.phase},
                               {"tokens", r.tokens},
                               {"batch", r.batch},
                               {"seconds_per_step", r.seconds},
                               {"tokens_per_second", r.tokens_per_second},
-                              {"bound", r.bound},
-                              {"limit_seconds_per_step", r.limit_seconds},
-                              {"fraction_of_limit", r.limit_seconds / r.seconds},
+                              {"bound", r.bound()},
+                              {"compute_seconds_per_step", roof.compute_seconds},
+                              {"memory_seconds_per_step", roof.memory_seconds},
+                              {"limit_seconds_per_step", roof.limit_seconds()},
+                              {"fraction_of_limit", roof.limit_seconds() / r.seconds},
                               {"peak_path", r.peak_path},
-                              {"fraction_of_f32_fma_peak", r.fma_limit_seconds / r.seconds}});
+                              {"fraction_of_peak", roof.compute_seconds / r.seconds},
+                              {"peak_ceiling", roof.peak_ceiling()},
+                              {"fraction_of_f32_fma_peak", r.fma_seconds / r.seconds}});
   }
   std::printf("%s\n", out.dump(2).c_str());
 }
@@ -333,7 +364,7 @@ void run_bench(const BenchOptions& options) {
   for (int32_t batch : options.batch_sizes) {
     if (batch < 1) throw Error("bench: invalid batch size " + std::to_string(batch) + "; expected at least 1");
     if (!options.json) std::fprintf(stderr, "decode at batch %d...\n", batch);
-    results.push_back(run_decode(*model, batch, options, limits, rng));
+    results.push_back(run_decode(*model, batch, options, work, limits, rng));
   }
 
   if (options.json) {

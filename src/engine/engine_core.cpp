@@ -302,8 +302,8 @@ void EngineCore::run_step(const SchedulerOutput& plan) {
 
   std::vector<Sequence*> finished;
   for (size_t i = 0; i < plan.scheduled.size(); ++i) process_sequence(plan.scheduled[i], out, i, finished);
-  // A step that scored a long prompt can need gigabytes of logits; decode
-  // steps need far less, so that memory goes back instead of staying held.
+  // A step that scored a long prompt can need gigabytes of logits. Decode
+  // steps need far less, so that memory goes back.
   if (out.logits.capacity() * sizeof(float) > kKeptLogitsBytes) out.logits = std::vector<float>();
   for (Sequence* seq : finished) scheduler_.finish(seq);
 }

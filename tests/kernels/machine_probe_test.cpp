@@ -1,5 +1,6 @@
 // matmul_peak must name the multiply path that kernel_dispatch.cpp takes for
-// each weight type and token count, so `brasa bench` divides by the right peak.
+// each weight type and token count, so `brasa bench` divides by the right peak,
+// and roofline must cap that peak where a step's bytes take longer to read.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -42,6 +43,36 @@ TEST(MatmulPeak, OtherSetsUseFmaPeak) {
   MachineLimits no_int8 = limits_for("amx");
   no_int8.peak_ops_amx_int8 = 0.0;
   EXPECT_EQ(std::string(matmul_peak(no_int8, DType::Q8_0, 512).path), "f32-fma");
+}
+
+// 1 GFLOP at 4 TFLOP/s takes 0.25 ms; 1 GB at 25 GB/s takes 40 ms. No kernel
+// can then pass 0.25 / 40 = 0.625% of the peak.
+TEST(Roofline, MemoryBoundStepCapsThePeakFraction) {
+  const Roofline r = roofline(1e9, 4e12, 1e9, 25e9);
+  EXPECT_DOUBLE_EQ(r.compute_seconds, 0.25e-3);
+  EXPECT_DOUBLE_EQ(r.memory_seconds, 40e-3);
+  EXPECT_FALSE(r.compute_bound());
+  EXPECT_DOUBLE_EQ(r.limit_seconds(), 40e-3);
+  EXPECT_DOUBLE_EQ(r.peak_ceiling(), 0.00625);
+}
+
+TEST(Roofline, ComputeBoundStepCanReachThePeak) {
+  const Roofline r = roofline(8e12, 4e12, 1e9, 25e9);
+  EXPECT_TRUE(r.compute_bound());
+  EXPECT_DOUBLE_EQ(r.limit_seconds(), 2.0);
+  EXPECT_DOUBLE_EQ(r.peak_ceiling(), 1.0);
+}
+
+TEST(Roofline, UnmeasuredSideCountsAsFree) {
+  const Roofline no_peak = roofline(1e9, 0.0, 1e9, 25e9);
+  EXPECT_EQ(no_peak.compute_seconds, 0.0);
+  EXPECT_DOUBLE_EQ(no_peak.limit_seconds(), 40e-3);
+  EXPECT_EQ(no_peak.peak_ceiling(), 0.0);
+
+  const Roofline no_bandwidth = roofline(1e9, 4e12, 1e9, 0.0);
+  EXPECT_TRUE(no_bandwidth.compute_bound());
+  EXPECT_DOUBLE_EQ(no_bandwidth.peak_ceiling(), 1.0);
+  EXPECT_EQ(roofline(0.0, 0.0, 0.0, 0.0).peak_ceiling(), 0.0);
 }
 
 }  // namespace

@@ -83,6 +83,13 @@ double measure_loop_flops(ThreadPool& pool, float (*loop)(int64_t), double flops
 
 }  // namespace
 
+Roofline roofline(double flops, double peak_flops, double bytes, double read_bytes_per_second) {
+  Roofline result;
+  result.compute_seconds = peak_flops > 0 ? flops / peak_flops : 0.0;
+  result.memory_seconds = read_bytes_per_second > 0 ? bytes / read_bytes_per_second : 0.0;
+  return result;
+}
+
 size_t bytes_beyond_last_level_cache() {
   const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
   const size_t twice_cache = l3 > 0 ? 2 * size_t(l3) : 0;

@@ -36,6 +36,26 @@ struct MatmulPeak {
 };
 MatmulPeak matmul_peak(const MachineLimits& limits, DType weight_type, int64_t n_tokens);
 
+// The roofline of one step: the time its multiply-adds take at a peak, and
+// the time its bytes take at the read bandwidth. No implementation can finish
+// the step faster than the larger of the two. So a step that must read more
+// bytes than its multiply-adds can hide is memory-bound at any kernel speed,
+// and reaches at most peak_ceiling() of the compute peak.
+struct Roofline {
+  double compute_seconds = 0.0;
+  double memory_seconds = 0.0;
+
+  double limit_seconds() const { return compute_seconds > memory_seconds ? compute_seconds : memory_seconds; }
+  bool compute_bound() const { return compute_seconds >= memory_seconds; }
+  // The largest fraction of the peak that a step can reach: 1 when
+  // compute-bound, compute_seconds / memory_seconds otherwise.
+  double peak_ceiling() const { return limit_seconds() > 0 ? compute_seconds / limit_seconds() : 0.0; }
+};
+
+// Returns the roofline of a step that performs `flops` (2 per multiply-add)
+// and reads `bytes`. A zero peak or bandwidth leaves its side at 0 seconds.
+Roofline roofline(double flops, double peak_flops, double bytes, double read_bytes_per_second);
+
 // A size of memory that little of can stay cached between two passes: twice the
 // last-level cache (480 MB on the development VM) and at least 512 MiB, in
 // whole multiples of 256 bytes.
