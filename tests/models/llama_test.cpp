@@ -86,6 +86,9 @@ std::vector<std::vector<float>> prompt_logits(Model& model, const std::vector<in
     int32_t n = std::min<int32_t>(piece, int32_t(prompt.size()) - start);
     SequenceStep step = cache.step(prompt.data() + start, n, start, true);
     model.forward({&step, 1}, cache.pools(), out);
+    // out is reused, as the engine reuses it: a step with fewer rows than
+    // the last must still hold exactly its own rows.
+    EXPECT_EQ(out.logits.size(), size_t(n) * size_t(out.vocab_size));
     for (int32_t i = 0; i < n; ++i) rows.emplace_back(out.row(i), out.row(i) + out.vocab_size);
   }
   return rows;
@@ -156,6 +159,23 @@ TEST(Stories260KPrefill, PiecesMatchOnePiece) {
       }
     }
   }
+}
+
+TEST(Stories260KStep, EmptyBatchClearsLogits) {
+  ThreadPool pool(1);
+  auto backend = make_cpu_backend(pool);
+  auto model = load_model(kStories, *backend);
+  std::vector<int32_t> prompt = {1, 403, 407};
+  SequenceCache cache(model->info(), 4);
+  SequenceStep step = cache.step(prompt.data(), 3, 0, true);
+  StepOutput out;
+  model->forward({&step, 1}, cache.pools(), out);
+  ASSERT_EQ(out.first_row.size(), 1u);
+  ASSERT_EQ(out.logits.size(), 3u * size_t(out.vocab_size));
+
+  model->forward({}, cache.pools(), out);
+  EXPECT_TRUE(out.logits.empty());
+  EXPECT_TRUE(out.first_row.empty());
 }
 
 TEST(Stories260KBatch, TwoSequencesMatchSeparateRuns) {
