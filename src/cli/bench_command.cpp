@@ -325,20 +325,56 @@ void print_json(const std::string& model_name, double weight_bytes, const ModelI
   std::printf("%s\n", out.dump(2).c_str());
 }
 
-void run_bench(const BenchOptions& options) {
+// Rejects option values that need no model to check, so that a typo fails at
+// once instead of after the machine probe.
+void check_bench_options(const BenchOptions& options) {
   if (options.decode_steps < 1) {
     throw Error("bench: invalid --decode-steps " + std::to_string(options.decode_steps) + "; expected at least 1");
   }
+  if (options.decode_context < 0) {
+    throw Error("bench: invalid --decode-context " + std::to_string(options.decode_context) +
+                "; expected 0 or more");
+  }
+  for (int32_t length : options.prompt_lengths) {
+    if (length < 1) throw Error("bench: invalid prompt length " + std::to_string(length) + "; expected at least 1");
+  }
+  for (int32_t batch : options.batch_sizes) {
+    if (batch < 1) throw Error("bench: invalid batch size " + std::to_string(batch) + "; expected at least 1");
+  }
+}
+
+// Rejects prompt lengths and decode contexts beyond the model's context length.
+void check_bench_lengths(const BenchOptions& options, const ModelInfo& info) {
+  if (info.max_context <= 0) return;
+  for (int32_t length : options.prompt_lengths) {
+    if (length > info.max_context) {
+      throw Error("bench: prompt length " + std::to_string(length) + " exceeds the model's context length " +
+                  std::to_string(info.max_context) + "; lower --prompts");
+    }
+  }
+  // The last timed decode step writes position decode_context + decode_steps.
+  const int64_t last_position = int64_t(options.decode_context) + options.decode_steps;
+  if (last_position >= info.max_context) {
+    throw Error("bench: --decode-context " + std::to_string(options.decode_context) + " plus --decode-steps " +
+                std::to_string(options.decode_steps) + " reaches position " + std::to_string(last_position) +
+                ", beyond the model's context length " + std::to_string(info.max_context) + "; lower them");
+  }
+}
+
+void run_bench(const BenchOptions& options) {
+  check_bench_options(options);
   // Logs go to stderr, so stdout carries only the table or the JSON.
   init_logging("info");
   ThreadPool::set_global_threads(options.threads);
   ThreadPool& pool = ThreadPool::global();
-  if (!options.json) std::fprintf(stderr, "measuring read bandwidth and peak FLOP/s...\n");
-  const MachineLimits limits = measure_machine_limits(pool);
-
   auto backend = make_cpu_backend(pool);
   auto model = load_model(options.model_path, *backend, options.load);
   const ModelInfo& info = model->info();
+  check_bench_lengths(options, info);
+
+  // The probe takes seconds, so it runs after every option has been checked.
+  if (!options.json) std::fprintf(stderr, "measuring read bandwidth and peak FLOP/s...\n");
+  const MachineLimits limits = measure_machine_limits(pool);
   const double weight_bytes = weight_file_bytes(options.model_path);
   const WorkModel work = make_work_model(*model);
   std::mt19937 rng(42);
@@ -354,15 +390,10 @@ void run_bench(const BenchOptions& options) {
 
   std::vector<BenchResult> results;
   for (int32_t length : options.prompt_lengths) {
-    if (length < 1 || (info.max_context > 0 && length > info.max_context)) {
-      std::fprintf(stderr, "bench: skipping prompt length %d: outside [1, %d]\n", length, info.max_context);
-      continue;
-    }
     if (!options.json) std::fprintf(stderr, "prefill %d tokens...\n", length);
     results.push_back(run_prefill(*model, length, work, limits, rng));
   }
   for (int32_t batch : options.batch_sizes) {
-    if (batch < 1) throw Error("bench: invalid batch size " + std::to_string(batch) + "; expected at least 1");
     if (!options.json) std::fprintf(stderr, "decode at batch %d...\n", batch);
     results.push_back(run_decode(*model, batch, options, work, limits, rng));
   }
