@@ -70,6 +70,11 @@ class RealModelEngine : public ::testing::TestWithParam<std::string> {
         TestModelOptions options;
         options.preset = "scout-tiny";
         options.out_dir = path;
+        // The defaults resolve against the BRASA_SHARED_DIR environment variable,
+        // which only ctest sets, so the test names both files itself.
+        const std::string shared = BRASA_SHARED_DIR;
+        options.tokenizer_path = shared + "/testdata/llama-models/llama4/tokenizer.model";
+        options.chat_template_path = shared + "/testdata/templates/vllm/tool_chat_template_llama4_pythonic.jinja";
         write_test_model(options);
       }
     }
