@@ -289,7 +289,9 @@ void print_table(const std::string& model_name, double weight_bytes, const Model
   }
   std::printf("\nof limit: the roofline time (the larger of the multiply-adds at the peak path and the bytes at the\n"
               "read bandwidth) over the measured time. of peak: the multiply-adds at the peak path over the measured\n"
-              "time. ceiling: the largest \"of peak\" that the bytes allow. of f32: as \"of peak\", at the F32 FMA peak.\n");
+              "time. ceiling: the largest \"of peak\" that the bytes allow. of f32: as \"of peak\", at the F32 FMA peak.\n"
+              "The bandwidth is measured past the last-level cache: for a model whose weights stay in that cache,\n"
+              "\"of limit\" can pass 100%% and \"of peak\" the ceiling.\n");
 }
 
 void print_json(const std::string& model_name, double weight_bytes, const ModelInfo& info,

@@ -292,6 +292,7 @@ void EngineCore::run_step(const SchedulerOutput& plan) {
     error = std::string("model step failed: ") + e.what();
   }
   if (!error.empty()) {
+    if (out.logits.capacity() * sizeof(float) > kKeptLogitsBytes) out.logits = std::vector<float>();
     spdlog::error("engine: {} ({} sequences in the step)", error, batch.size());
     for (const ScheduledSequence& item : plan.scheduled) {
       finish_with_error(*item.seq, error);
