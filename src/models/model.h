@@ -81,6 +81,8 @@ class Model {
   virtual const ModelInfo& info() const = 0;
 
   // Runs one step for a batch of sequences. Not thread-safe: one step at a time.
+  // out may still hold the previous step's output, as the engine reuses it:
+  // forward replaces every field, and may keep the logits' memory.
   virtual void forward(std::span<const SequenceStep> batch, const KvPools& kv, StepOutput& out) = 0;
 };
 
