@@ -173,17 +173,19 @@ double attended_positions(const WorkModel& work, int32_t start_pos, int32_t n_to
   return global * work.n_global_layers + local * work.n_local_layers;
 }
 
+// KV bytes of one position in one layer: its keys and values in F32.
+double kv_bytes_per_position_layer(const KvGeometry& kv) { return 2.0 * kv.n_kv_heads * kv.head_dim * sizeof(float); }
+
 // KV bytes that attention reads for one new token at `context` positions.
 double kv_bytes_read(const KvGeometry& kv, int32_t context) {
-  const double per_position_layer = 2.0 * kv.n_kv_heads * kv.head_dim * sizeof(float);
+  const double per_position_layer = kv_bytes_per_position_layer(kv);
   const int32_t local_context = kv.chunk_size > 0 ? context % kv.chunk_size + 1 : context;
   return per_position_layer * (double(kv.n_global_layers) * context + double(kv.n_local_layers) * local_context);
 }
 
 // KV bytes that n_tokens new tokens write, over every layer.
 double kv_bytes_written(const KvGeometry& kv, int64_t n_tokens) {
-  const double per_position_layer = 2.0 * kv.n_kv_heads * kv.head_dim * sizeof(float);
-  return per_position_layer * double(kv.n_global_layers + kv.n_local_layers) * double(n_tokens);
+  return kv_bytes_per_position_layer(kv) * double(kv.n_global_layers + kv.n_local_layers) * double(n_tokens);
 }
 
 // Weight bytes that a step of n_tokens tokens reads: the layer weights with

@@ -19,6 +19,12 @@ namespace {
 // 202,048-token vocabulary fits, and a longer prompt's scored rows do not.
 constexpr size_t kKeptLogitsBytes = size_t(256) << 20;
 
+// Frees the logits after a step that needed more than kKeptLogitsBytes, such
+// as a long prompt scored for its logprobs, since decode steps need far less.
+void release_large_logits(StepOutput& out) {
+  if (out.logits.capacity() * sizeof(float) > kKeptLogitsBytes) out.logits = std::vector<float>();
+}
+
 size_t block_bytes(int32_t n_layers, const KvGeometry& kv, int32_t block_size, DType kv_dtype) {
   return size_t(n_layers) * 2 * size_t(kv.n_kv_heads) * size_t(kv.head_dim) * size_t(block_size) *
          kv_element_bytes(kv_dtype);
@@ -292,7 +298,7 @@ void EngineCore::run_step(const SchedulerOutput& plan) {
     error = std::string("model step failed: ") + e.what();
   }
   if (!error.empty()) {
-    if (out.logits.capacity() * sizeof(float) > kKeptLogitsBytes) out.logits = std::vector<float>();
+    release_large_logits(out);
     spdlog::error("engine: {} ({} sequences in the step)", error, batch.size());
     for (const ScheduledSequence& item : plan.scheduled) {
       finish_with_error(*item.seq, error);
@@ -303,9 +309,7 @@ void EngineCore::run_step(const SchedulerOutput& plan) {
 
   std::vector<Sequence*> finished;
   for (size_t i = 0; i < plan.scheduled.size(); ++i) process_sequence(plan.scheduled[i], out, i, finished);
-  // A step that scored a long prompt can need gigabytes of logits. Decode
-  // steps need far less, so that memory goes back.
-  if (out.logits.capacity() * sizeof(float) > kKeptLogitsBytes) out.logits = std::vector<float>();
+  release_large_logits(out);
   for (Sequence* seq : finished) scheduler_.finish(seq);
 }
 

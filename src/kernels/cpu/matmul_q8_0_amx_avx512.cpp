@@ -107,10 +107,9 @@ struct WeightPanel {
 
 // Prefetches the next panel's rows into L2 a few lines at a time, spread over
 // the tile loop. These rows follow the panel's own in memory and come from
-// memory at decode sizes. Prefetching all 17 KB of them at once, as the
-// vector kernel does per block, stalled the core whenever the line fill
-// buffers ran out: bench-moe's 202,048 x 1024 head at 32 tokens took 22 ms
-// on two threads so.
+// memory at decode sizes. Prefetching all 17 KB of them before the tile loop
+// stalled the core until line fill buffers came free. bench-moe's 202,048 x
+// 1024 head at 32 tokens then took 22 ms on two threads, against 17.7 ms now.
 class NextPanelPrefetch {
  public:
   NextPanelPrefetch(const Weight& w, int64_t row, int64_t steps) {
